@@ -1,0 +1,5 @@
+import sys
+
+from contraclust.cli.main import main
+
+sys.exit(main())

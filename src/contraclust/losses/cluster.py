@@ -1,0 +1,33 @@
+"""Cluster-level contrast on the columns of the soft-assignment matrix, and CC's entropy term."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from contraclust.losses.instance import nt_xent
+
+
+def cluster_contrast(assign_a: torch.Tensor, assign_b: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """CC's cluster-level loss (eq. 5-6, official ``ClusterLoss`` without its entropy part).
+
+    Each cluster k is represented by column k of the (N, K) assignments of a view. Columns are
+    compared by cosine similarity / temperature; the positive is the same cluster in the other view,
+    the other 2K-2 columns are negatives; averaged over the 2K columns. This is NT-Xent on
+    L2-normalised columns.
+    """
+    columns_a = F.normalize(assign_a.T, dim=1, eps=1e-8)
+    columns_b = F.normalize(assign_b.T, dim=1, eps=1e-8)
+    return nt_xent(columns_a, columns_b, temperature)
+
+
+def marginal_entropy_penalty(assign: torch.Tensor) -> torch.Tensor:
+    """log K - H(p), p the batch-mean assignment (CC eq. 7 per view, official ``ne_i`` term).
+
+    Zero when clusters are used equally, log K when one cluster takes everything. Natural log, no
+    epsilon, as the official code.
+    """
+    p = assign.sum(dim=0)
+    p = p / p.sum()
+    return math.log(assign.shape[1]) + (p * torch.log(p)).sum()

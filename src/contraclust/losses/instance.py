@@ -1,0 +1,22 @@
+"""Instance-level contrast: NT-Xent over two views."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def nt_xent(view_a: torch.Tensor, view_b: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+    """NT-Xent (CC eq. 2, as the official ``InstanceLoss``): mean over the 2N rows of
+    -log( exp(s_i,twin / t) / sum_{k != i} exp(s_ik / t) ), with s the dot product of the rows.
+
+    Rows are used as given (CC's instance embeddings are already unit norm; the cluster loss passes
+    L2-normalised columns). The self term is excluded, so each row has 1 positive and 2N-2 negatives.
+    [paper != code] The paper's eq. 2 keeps the self term in the denominator; the code, followed here,
+    does not.
+    """
+    n = view_a.shape[0]
+    z = torch.cat([view_a, view_b], dim=0)
+    logits = (z @ z.T) / temperature
+    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    twins = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(logits, twins)

@@ -1,0 +1,23 @@
+"""The method registry. A new method is one file with a ``ClusteringMethod`` subclass and one line here."""
+from __future__ import annotations
+
+from contraclust.errors import ConfigError
+from contraclust.methods.base import ClusteringMethod, MethodOptions
+from contraclust.methods.cc import CC
+
+METHODS: dict[str, type[ClusteringMethod]] = {
+    CC.name: CC,
+}
+
+
+def get_method(name: str) -> type[ClusteringMethod]:
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def method_options_class(name: str) -> type[MethodOptions]:
+    return get_method(name).Options
+
+
+__all__ = ["METHODS", "ClusteringMethod", "MethodOptions", "get_method", "method_options_class"]

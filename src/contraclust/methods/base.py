@@ -1,0 +1,62 @@
+"""What every method shares: a backbone, a two-view encoder, and a read-out of cluster labels.
+
+A method is a small ``nn.Module``: which heads it owns (``__init__``), what it computes per view
+(``forward``: a dict of per-sample tensors, run under autocast), which losses it sums with what
+weights (``loss``: run in fp32 on the *global* batch, since the trainer gathers every output across
+processes first), and how it reads out cluster probabilities (``cluster_probabilities``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from contraclust.config import ModelConfig
+
+
+@dataclass
+class MethodOptions:
+    """Options shared by every method. ``views_forward``: ``separate`` passes each view through the
+    backbone on its own (per-view BatchNorm statistics, as CC's official code); ``concat`` passes
+    both in one call (one set of statistics, fewer kernel launches)."""
+
+    views_forward: str = "separate"
+
+
+class ClusteringMethod(nn.Module):
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    Options: ClassVar[type] = MethodOptions
+
+    def __init__(self, backbone: nn.Module, n_clusters: int, options: MethodOptions, model_cfg: ModelConfig):
+        super().__init__()
+        self.backbone = backbone
+        self.n_clusters = n_clusters
+        self.options = options
+        self.model_cfg = model_cfg
+
+    def encode_pair(self, view_a: torch.Tensor, view_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.options.views_forward == "concat":
+            return self.backbone(torch.cat([view_a, view_b])).chunk(2)
+        return self.backbone(view_a), self.backbone(view_b)
+
+    def forward(self, view_a: torch.Tensor, view_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def loss(self, outputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and its named parts, from ``forward``'s outputs over the whole (global) batch."""
+        raise NotImplementedError
+
+    def cluster_probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, K) soft assignment of un-augmented inputs (call under ``eval()``/``no_grad``)."""
+        raise NotImplementedError
+
+    def load_initial_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Start from another run's weights (e.g. C3 from CC): load what matches by name and shape."""
+        own = self.state_dict()
+        matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not matched:
+            raise ValueError("the initial checkpoint shares no weights with this model")
+        self.load_state_dict(matched, strict=False)

@@ -1,0 +1,113 @@
+"""Named presets: typed RunConfigs per paper and data set. ``get_preset(name)`` returns a fresh copy.
+
+``cc-paper-*`` follow CC's official settings (spec section 1.3-1.4: ResNet-34, ImageNet stem, 224 px,
+batch 256, Adam 3e-4, 1000 epochs, jitter strength s and blur per data set). ``mnist5k-cpu`` is
+the embedded default, designed to finish in minutes on two CPU cores (see README for the curve it
+was chosen from).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from contraclust.config import AugmentConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from contraclust.errors import ConfigError
+
+# CC's per-data-set augmentation strength and blur (spec 1.3) and cluster counts (spec 1.5).
+CC_PAPER_DATASETS = {
+    "cifar10": (0.5, False, 10),
+    "cifar100": (0.5, False, 20),
+    "stl10": (1.0, False, 10),
+    "imagenet10": (1.0, True, 10),
+    "imagenet-dogs": (1.0, True, 15),
+    "tiny-imagenet": (0.5, False, 200),
+}
+
+
+def cc_paper(dataset: str) -> RunConfig:
+    strength, blur, k = CC_PAPER_DATASETS[dataset]
+    return RunConfig(
+        method="cc", n_clusters=k, preset=f"cc-paper-{dataset}",
+        augment=AugmentConfig(size=224, jitter_strength=strength, blur_p=0.5 if blur else 0.0),
+        model=ModelConfig(backbone="resnet34", stem="imagenet"),
+        optim=OptimConfig(name="adam", lr=3e-4),
+        train=TrainConfig(epochs=1000, batch_size=256, checkpoint_every=10, eval_every=10),
+    )
+
+
+def mnist5k_cpu() -> RunConfig:
+    """CC on 28 px digits with a small CNN: crops and affine jitter suited to digits, no flip, no hue."""
+    return RunConfig(
+        method="cc", n_clusters=10, data="mnist5k", preset="mnist5k-cpu",
+        augment=AugmentConfig(size=28, crop_scale=(0.6, 1.0), crop_ratio=(0.8, 1.25), flip_p=0.0,
+                              jitter_strength=0.5, jitter_p=0.8, hue=False, grayscale_p=0.0, blur_p=0.0,
+                              rotate_degrees=15.0, shear_degrees=10.0, translate=0.05),
+        model=ModelConfig(backbone="small_cnn", width=32, feature_dim=128, head_hidden=256),
+        optim=OptimConfig(name="adam", lr=1e-3),
+        train=TrainConfig(epochs=60, batch_size=256, checkpoint_every=5, eval_every=5, log_every=10),
+    )
+
+
+def features_cpu() -> RunConfig:
+    """CC on feature vectors (embeddings) with an MLP backbone and noise/dropout views."""
+    return RunConfig(
+        method="cc", n_clusters=10, preset="features-cpu",
+        augment=AugmentConfig(noise_std=0.1, feature_dropout=0.2),
+        model=ModelConfig(backbone="mlp", mlp_hidden=(512, 512), feature_dim=128),
+        optim=OptimConfig(name="adam", lr=1e-3),
+        train=TrainConfig(epochs=100, batch_size=256, checkpoint_every=10, eval_every=10),
+    )
+
+
+PRESETS: dict[str, tuple[Callable[[], RunConfig], str]] = {
+    **{f"cc-paper-{name}": (lambda name=name: cc_paper(name),
+                            f"CC's official {name} settings: ResNet-34, 224 px, batch 256, Adam 3e-4, 1000 epochs")
+       for name in CC_PAPER_DATASETS},
+    "mnist5k-cpu": (mnist5k_cpu, "the embedded default: CC on MNIST-5k with a small CNN, minutes on 2 CPU cores"),
+    "features-cpu": (features_cpu, "CC on feature vectors with an MLP backbone"),
+}
+
+
+def get_preset(name: str) -> RunConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name][0]()
+
+
+def default_preset_for(data: str | None, is_image: bool = True) -> str:
+    """The preset used when none is named: MNIST-5k's default, features-cpu for vectors, else CC's CIFAR-10."""
+    if not is_image:
+        return "features-cpu"
+    if data in (None, "mnist5k", "digits"):
+        return "mnist5k-cpu"
+    return "cc-paper-cifar10"
+
+
+def build_config(method: str | None = None, preset: str | None = None, data: str | None = None,
+                 is_image: bool = True, n_clusters: int | None = None, epochs: int | None = None,
+                 batch_size: int | None = None, seed: int | None = None,
+                 overrides: list[str] | None = None) -> RunConfig:
+    """The one place where a run's config is resolved, for the CLI and the Python API alike.
+
+    Order: the preset (named, or the default for the data), then a switch of method (keeping the
+    preset's data, model and schedule, with the new method's default options), then the explicit
+    arguments, then dotted ``overrides``.
+    """
+    from contraclust.config import apply_overrides
+    from contraclust.methods import method_options_class
+
+    config = get_preset(preset or default_preset_for(data, is_image))
+    if method and method != config.method:
+        config.method = method
+        config.method_options = method_options_class(method)()
+    config.data = data if data is not None else config.data
+    if n_clusters is not None:
+        config.n_clusters = n_clusters
+    if epochs is not None:
+        config.train.epochs = epochs
+    if batch_size is not None:
+        config.train.batch_size = batch_size
+    if seed is not None:
+        config.train.seed = seed
+    apply_overrides(config, overrides or [])
+    config.validate()
+    return config

@@ -1,0 +1,374 @@
+"""The one trainer every method uses.
+
+Per step: index a batch of the device-resident data set, make both views with the batched
+augmentation, run the method under autocast, gather its outputs over processes, sum its losses in
+fp32, step. No DataLoader, no per-sample Python, no host syncs inside the step: the loss is read
+back (and checked for NaN) only every ``log_every`` steps.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from contraclust.augment import build_augmenter
+from contraclust.config import RunConfig
+from contraclust.data import Samples
+from contraclust.errors import ConfigError, TrainingDiverged
+from contraclust.methods import ClusteringMethod, get_method
+from contraclust.metrics import evaluate_clustering
+from contraclust.models import build_backbone
+from contraclust.training import checkpoint as ckpt
+from contraclust.training.distributed import (
+    DistContext, barrier, broadcast_flag, gather, gather_objects, init_distributed,
+)
+
+
+@dataclass
+class TrainResult:
+    labels: np.ndarray
+    probabilities: np.ndarray
+    metrics: dict[str, float]
+    epochs: int
+    wall_seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name} requested but CUDA is not available; use --device cpu")
+    return device
+
+
+def build_method(config: RunConfig, sample_shape: tuple[int, ...]) -> ClusteringMethod:
+    cls = get_method(config.method)
+    backbone = build_backbone(config.model, sample_shape)
+    return cls(backbone, config.n_clusters, config.method_options, config.model)
+
+
+def check_data(config: RunConfig, data: Samples) -> None:
+    n = len(data)
+    if config.n_clusters > n:
+        raise ConfigError(f"{config.n_clusters} clusters requested but the data has only {n} samples")
+    if n < 2:
+        raise ConfigError(f"the data has {n} sample(s); clustering needs at least 2")
+
+
+class Trainer:
+    """Trains ``config.method`` on ``data``; writes logs and checkpoints into ``out_dir`` if given."""
+
+    def __init__(self, config: RunConfig, data: Samples, out_dir: str | Path | None = None,
+                 device: str | torch.device | None = None, init_state: dict[str, torch.Tensor] | None = None):
+        config.validate()
+        check_data(config, data)
+        self.config = config
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.dist: DistContext = init_distributed(self.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.data = data
+        train = config.train
+        if train.batch_size % self.dist.world_size:
+            raise ConfigError(f"batch size {train.batch_size} must divide by the {self.dist.world_size} processes")
+        self.local_batch = train.batch_size // self.dist.world_size
+        n = len(data)
+        if train.batch_size > n:
+            raise ConfigError(f"batch size {train.batch_size} is larger than the {n} samples; lower --batch-size")
+        self.steps_per_epoch = n // train.batch_size if train.drop_last else math.ceil(n / train.batch_size)
+
+        _seed_everything(train.seed + self.dist.rank)
+        self.method = build_method(config, data.sample_shape)
+        if init_state is not None:
+            self.method.load_initial_state(init_state)
+        self.method.to(self.device)
+        self.use_channels_last = train.channels_last and self.device.type == "cuda" and data.is_image
+        if self.use_channels_last:
+            self.method.to(memory_format=torch.channels_last)
+        if self.dist.enabled and train.sync_batchnorm:
+            self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
+        self.model: nn.Module = self.method
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.method, device_ids=ids)
+        self.forward = torch.compile(self.model) if train.compile else self.model
+        self.optimizer = _build_optimizer(config, self.method.parameters(), self.device)
+        self.autocast_dtype = _autocast_dtype(train.precision, self.device)
+        self.augment = build_augmenter(config.augment, data.is_image)
+        self.samples = data.tensor.to(self.device)
+        # One generator orders the data identically on every rank; another draws each rank's augmentations.
+        self.order_generator = torch.Generator(device=self.device).manual_seed(train.seed)
+        self.augment_generator = torch.Generator(device=self.device).manual_seed(train.seed * 1_000_003 + self.dist.rank)
+        self.start_epoch = 0
+        self.history: list[dict[str, Any]] = []
+
+    # ----------------------------------------------------------------------------------- state
+    def state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "model": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "order_generator": self.order_generator.get_state(),
+            "augment_generator": self.augment_generator.get_state(),
+            "rng": ckpt.global_rng_state(),
+            "world_size": self.dist.world_size,
+            "config": self.config.to_dict(),
+            "history": self.history,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.method.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.order_generator.set_state(state["order_generator"])
+        if state.get("world_size", 1) == self.dist.world_size:
+            self.augment_generator.set_state(state["augment_generator"])
+            if self.dist.world_size == 1:
+                ckpt.restore_global_rng_state(state["rng"])
+        else:
+            # A different number of processes: the data order continues exactly; augmentation
+            # streams are re-seeded from (seed, epoch, rank), so the run stays reproducible.
+            seed = self.config.train.seed * 1_000_003 + state["epoch"] * 7919 + self.dist.rank
+            self.augment_generator.manual_seed(seed)
+        self.start_epoch = int(state["epoch"])
+        self.history = list(state.get("history", []))
+
+    def resume(self, path: str | Path | None = None) -> bool:
+        """Continue from the newest checkpoint under ``path`` (default: this run's folder). False if none."""
+        target = Path(path) if path else self.out_dir
+        if target is None:
+            return False
+        directory = target / "checkpoints" if (target / "checkpoints").is_dir() else target
+        if directory.is_dir() and not ckpt.list_checkpoints(directory):
+            return False
+        self.load_state(ckpt.load_checkpoint(target))
+        return True
+
+    # ----------------------------------------------------------------------------------- training
+    def lr_at(self, step: int) -> float:
+        optim, total = self.config.optim, self.config.train.epochs * self.steps_per_epoch
+        warmup = int(optim.warmup_epochs * self.steps_per_epoch)
+        if step < warmup:
+            return optim.lr * (step + 1) / warmup
+        if optim.schedule == "cosine":
+            progress = (step - warmup) / max(1, total - warmup)
+            floor = optim.lr * optim.min_lr_ratio
+            return floor + (optim.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        return optim.lr
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def make_views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        view_a = self.augment(batch, self.augment_generator)
+        view_b = self.augment(batch, self.augment_generator)
+        if self.use_channels_last:
+            view_a = view_a.contiguous(memory_format=torch.channels_last)
+            view_b = view_b.contiguous(memory_format=torch.channels_last)
+        return view_a, view_b
+
+    def train_step(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(step)
+        view_a, view_b = self.make_views(batch)
+        with self.autocast():
+            outputs = self.forward(view_a, view_b)
+        outputs = {k: gather(v.float()) for k, v in outputs.items()}
+        loss, parts = self.method.loss(outputs)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
+
+    def epoch_indices(self) -> torch.Tensor:
+        n, batch = len(self.data), self.config.train.batch_size
+        order = torch.randperm(n, generator=self.order_generator, device=self.device)
+        if self.config.train.drop_last:
+            order = order[: self.steps_per_epoch * batch]
+        return order
+
+    def fit(self) -> TrainResult:
+        train = self.config.train
+        if self.out_dir and self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(self.config.to_json())
+            _rewrite_log(self.out_dir / "log.csv", self.history)
+        start = time.perf_counter()
+        elapsed_before = self.history[-1]["wall_seconds"] if self.history else 0.0
+        bar = _progress_bar(self.steps_per_epoch * (train.epochs - self.start_epoch),
+                            enabled=train.progress and self.dist.is_main, desc=f"{self.config.method} training")
+        step = self.start_epoch * self.steps_per_epoch
+        for epoch in range(self.start_epoch + 1, train.epochs + 1):
+            self.model.train()
+            order = self.epoch_indices()
+            totals: dict[str, torch.Tensor] = {}
+            shown = 0
+            for i in range(self.steps_per_epoch):
+                global_rows = order[i * train.batch_size: (i + 1) * train.batch_size]
+                local_rows = global_rows.tensor_split(self.dist.world_size)[self.dist.rank]
+                parts = self.train_step(self.samples[local_rows], step)
+                for k, v in parts.items():
+                    totals[k] = totals.get(k, 0) + v
+                step += 1
+                if (i + 1) % train.log_every == 0 or i + 1 == self.steps_per_epoch:
+                    loss_so_far = float(totals["loss"]) / (i + 1)
+                    if broadcast_flag(not math.isfinite(loss_so_far)):
+                        bar.close()
+                        raise TrainingDiverged(
+                            f"the loss became {loss_so_far} at epoch {epoch}, step {i + 1}; lower the learning "
+                            f"rate or check the data; the last good checkpoint is kept in the run folder")
+                    bar.set_postfix(epoch=epoch, loss=f"{loss_so_far:.4f}", refresh=False)
+                    bar.update(i + 1 - shown)
+                    shown = i + 1
+            row = {"epoch": epoch, "lr": self.lr_at(step - 1)}
+            row.update({k: float(v) / self.steps_per_epoch for k, v in totals.items()})
+            if self.data.labels is not None and train.eval_every and (epoch % train.eval_every == 0 or epoch == train.epochs):
+                row.update(evaluate_clustering(self.data.labels, self.predict()[0]))
+                bar.set_postfix(epoch=epoch, loss=f"{row['loss']:.4f}", nmi=f"{row['nmi']:.3f}", refresh=False)
+            row["wall_seconds"] = round(elapsed_before + time.perf_counter() - start, 3)
+            self.history.append(row)
+            if self.out_dir and self.dist.is_main:
+                _append_log(self.out_dir / "log.csv", row)
+                if epoch % train.checkpoint_every == 0 or epoch == train.epochs:
+                    ckpt.save_checkpoint(self.out_dir / "checkpoints", epoch, self.state(epoch))
+            barrier()
+        bar.close()
+        labels, probabilities = self.predict()
+        metrics = evaluate_clustering(self.data.labels, labels) if self.data.labels is not None else {}
+        wall = elapsed_before + time.perf_counter() - start
+        result = TrainResult(labels, probabilities, metrics, train.epochs, wall, self.history)
+        if self.out_dir and self.dist.is_main:
+            write_run_outputs(self.out_dir, result, self.data.labels)
+        return result
+
+    @torch.no_grad()
+    def predict(self, samples: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cluster labels and (N, K) probabilities; the work is split over processes."""
+        return predict_probabilities(self.method, self.augment, self.samples if samples is None else samples,
+                                     self.config.train.eval_batch_size, self.autocast, self.use_channels_last,
+                                     self.dist)
+
+
+@torch.no_grad()
+def predict_probabilities(method: ClusteringMethod, augment, samples: torch.Tensor, batch_size: int,
+                          autocast=contextlib.nullcontext, channels_last: bool = False,
+                          dist_ctx: DistContext = DistContext()) -> tuple[np.ndarray, np.ndarray]:
+    was_training = method.training
+    method.eval()
+    n = samples.shape[0]
+    chunks = []
+    for start in range(dist_ctx.rank * batch_size, n, batch_size * dist_ctx.world_size):
+        x = augment.eval_view(samples[start: start + batch_size])
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            chunks.append((start, method.cluster_probabilities(x).float().cpu()))
+    method.train(was_training)
+    ordered = sorted((s, p) for rank_chunks in gather_objects(chunks) for s, p in rank_chunks)
+    probabilities = torch.cat([p for _, p in ordered]).numpy()
+    return probabilities.argmax(axis=1), probabilities
+
+
+def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | None) -> None:
+    """assignments.csv (index, cluster, confidence[, label]) and metrics.json."""
+    write_assignments(out_dir / "assignments.csv", result.labels, result.probabilities, labels)
+    summary = {**result.metrics, "epochs": result.epochs, "wall_seconds": round(result.wall_seconds, 3),
+               "n_samples": int(len(result.labels)), "n_clusters": int(result.probabilities.shape[1]),
+               "cluster_sizes": np.bincount(result.labels, minlength=result.probabilities.shape[1]).tolist()}
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+
+
+def write_assignments(path: Path, clusters: np.ndarray, probabilities: np.ndarray,
+                      labels: np.ndarray | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["index", "cluster", "confidence"] + (["label"] if labels is not None else []))
+        confidence = probabilities.max(axis=1)
+        for i, (c, p) in enumerate(zip(clusters, confidence)):
+            writer.writerow([i, int(c), f"{p:.6f}"] + ([int(labels[i])] if labels is not None else []))
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def _build_optimizer(config: RunConfig, params, device: torch.device) -> torch.optim.Optimizer:
+    optim = config.optim
+    fused = {"fused": True} if device.type == "cuda" else {}
+    if optim.name == "adam":
+        return torch.optim.Adam(params, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay, **fused)
+    if optim.name == "adamw":
+        return torch.optim.AdamW(params, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay, **fused)
+    if optim.name == "sgd":
+        return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay,
+                               nesterov=True, **fused)
+    raise ConfigError(f"optim.name must be adam, adamw or sgd, got {optim.name!r}")
+
+
+LOG_FIELDS = ["epoch", "loss", "instance", "cluster", "entropy", "lr", "nmi", "acc", "ari", "wall_seconds"]
+
+
+def _log_fields(row: dict[str, Any]) -> list[str]:
+    return LOG_FIELDS + [k for k in row if k not in LOG_FIELDS]
+
+
+def _append_log(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists() or path.stat().st_size == 0
+    fields = _log_fields(row) if new else next(csv.reader(open(path)))
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _rewrite_log(path: Path, history: list[dict[str, Any]]) -> None:
+    """Start log.csv afresh from the rows that the checkpoint knows (drops rows of a killed run's tail)."""
+    path.unlink(missing_ok=True)
+    for row in history:
+        _append_log(path, row)
+
+
+class _NoBar:
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, mininterval=2.0)

@@ -1,0 +1,113 @@
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from contraclust.data import read_mnist5k
+from contraclust.errors import ConfigError, TrainingDiverged
+from contraclust.presets import build_config
+from contraclust.training import Trainer
+from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
+from helpers import ROOT, TINY, mnist_subset
+
+import os
+
+
+def tiny_config(**kw):
+    return build_config("cc", "mnist5k-cpu", None, True, 10, kw.pop("epochs", 2), 64, 0,
+                        TINY + ["train.progress=false"] + kw.pop("overrides", []))
+
+
+def small_data(n=256):
+    data = read_mnist5k()
+    data.images, data.labels = data.images[:n], data.labels[:n]
+    return data
+
+
+def test_train_writes_run_folder_and_logs(tmp_path):
+    config = tiny_config(overrides=["train.eval_every=1", "train.checkpoint_every=1"])
+    result = Trainer(config, small_data(), tmp_path / "run", "cpu").fit()
+    assert set(result.metrics) == {"nmi", "acc", "ari"}
+    for name in ("config.json", "log.csv", "assignments.csv", "metrics.json"):
+        assert (tmp_path / "run" / name).exists(), name
+    assert [p.name for p in list_checkpoints(tmp_path / "run" / "checkpoints")] == ["epoch_0001.pt", "epoch_0002.pt"]
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,loss,instance,cluster,entropy") and len(log) == 3
+
+
+def test_resume_in_process_matches_uninterrupted(tmp_path):
+    data = small_data()
+    full = Trainer(tiny_config(epochs=4), data, tmp_path / "full", "cpu")
+    full.fit()
+    first = Trainer(tiny_config(epochs=2), data, tmp_path / "part", "cpu")
+    first.fit()
+    second = Trainer(tiny_config(epochs=4), data, tmp_path / "part", "cpu")
+    assert second.resume() and second.start_epoch == 2
+    second.fit()
+    for key, value in full.method.state_dict().items():
+        assert torch.equal(value, second.method.state_dict()[key]), key
+
+
+def test_sigkill_then_resume_ends_with_same_weights(tmp_path):
+    """A CLI run killed with SIGKILL mid-run, resumed with --resume, equals an uninterrupted run."""
+    data = mnist_subset(tmp_path / "digits.npz", 600)
+    args = ["fit", "--data", str(data), "--preset", "mnist5k-cpu", "--epochs", "8", "--batch-size", "64",
+            "--seed", "3", "--no-progress", "--device", "cpu", "--set", "train.checkpoint_every=2"]
+    args += [a for t in TINY for a in ("--set", t)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-m", "contraclust"]
+    subprocess.run(cmd + args + ["--out", str(tmp_path / "straight")], check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + args + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (killed / "checkpoints" / "epoch_0002.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
+    last_before = list_checkpoints(killed / "checkpoints")[-1].name
+
+    resumed = subprocess.run(cmd + ["fit", "--out", str(killed), "--resume", "--no-progress", "--device", "cpu"],
+                             env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"from epoch {int(last_before[6:10])}" in resumed.stderr
+    a = load_checkpoint(tmp_path / "straight")["model"]
+    b = load_checkpoint(killed)["model"]
+    assert load_checkpoint(killed)["epoch"] == 8
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    log_epochs = [line.split(",")[0] for line in (killed / "log.csv").read_text().splitlines()[1:]]
+    assert log_epochs == [str(e) for e in range(1, 9)]
+
+
+def test_nan_loss_stops_with_clear_error(tmp_path):
+    config = tiny_config(overrides=["optim.lr=1e30", "train.log_every=1"], epochs=3)
+    trainer = Trainer(config, small_data(), tmp_path / "run", "cpu")
+    with torch.no_grad():
+        for p in trainer.method.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="the loss became nan"):
+        trainer.fit()
+
+
+def test_k_larger_than_data_and_batch_larger_than_data():
+    with pytest.raises(ConfigError, match="only 256 samples"):
+        Trainer(build_config("cc", "mnist5k-cpu", None, True, 300, 1, 64, 0, TINY), small_data(), None, "cpu")
+    with pytest.raises(ConfigError, match="batch size 512 is larger"):
+        Trainer(build_config("cc", "mnist5k-cpu", None, True, 10, 1, 512, 0, TINY), small_data(), None, "cpu")
+
+
+def test_lr_schedule_warmup_and_cosine():
+    config = tiny_config(overrides=["optim.schedule=cosine", "optim.warmup_epochs=1", "optim.lr=1.0"], epochs=3)
+    trainer = Trainer(config, small_data(), None, "cpu")
+    steps = trainer.steps_per_epoch
+    assert trainer.lr_at(0) == pytest.approx(1 / steps)
+    assert trainer.lr_at(steps - 1) == pytest.approx(1.0)
+    assert trainer.lr_at(3 * steps - 1) < 0.05
