@@ -13,7 +13,8 @@ from contraclust.data import FeatureSet, ImageSet, Samples, from_array, load_dat
 from contraclust.errors import ConfigError, DataError
 from contraclust.metrics import evaluate_clustering
 from contraclust.presets import build_config
-from contraclust.training import Trainer, build_method, predict_probabilities, resolve_device
+from contraclust.training import build_method, predict_probabilities, resolve_device
+from contraclust.training.stages import fit_run
 from contraclust.training.checkpoint import load_checkpoint
 
 
@@ -57,12 +58,10 @@ class ContrastiveClustering:
 
     def fit(self, X: Any, y: np.ndarray | None = None) -> "ContrastiveClustering":
         data = as_samples(X, y)
-        config = build_config(self.method, self.preset, data.name if isinstance(X, str) else None, data.is_image,
+        config = build_config(self.method, self.preset, str(X) if isinstance(X, (str, Path)) else None, data.is_image,
                               self.n_clusters, self.epochs, self.batch_size, self.random_state,
                               (self.overrides or []) + ([] if self.progress else ["train.progress=false"]))
-        init_state = load_checkpoint(self.init)["model"] if self.init else None
-        trainer = Trainer(config, data, self.out_dir, self.device, init_state=init_state)
-        result = trainer.fit()
+        trainer, result = fit_run(config, data, Path(self.out_dir) if self.out_dir else None, self.device, self.init)
         self.config_: RunConfig = config
         self.model_ = trainer.method
         self.labels_ = result.labels

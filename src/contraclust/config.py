@@ -73,7 +73,11 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    """Loop settings. ``checkpoint_every``/``eval_every`` count epochs; ``log_every`` counts steps."""
+    """Loop settings. ``checkpoint_every``/``eval_every`` count epochs; ``log_every`` counts steps.
+
+    ``precision``: auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16. ``compile`` and
+    ``compile_augment`` apply ``torch.compile`` on CUDA only. ``batch_size`` is the global batch,
+    split over torchrun processes."""
 
     epochs: int = 1000
     batch_size: int = 256
@@ -86,6 +90,7 @@ class TrainConfig:
     precision: str = "auto"
     channels_last: bool = True
     compile: bool = False
+    compile_augment: bool = False
     sync_batchnorm: bool = False
     progress: bool = True
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue the run in --out from its newest checkpoint, with its saved config "
                           "(--epochs may extend it)")
     fit.add_argument("--init", type=Path, default=None, metavar="RUN_OR_CHECKPOINT",
-                     help="start from another run's weights (e.g. C3 from a CC run)")
+                     help="start from another run's weights (e.g. C3 from a CC run); --method c3 without it "
+                          "trains a CC stage first, in OUT/cc-stage")
     _add_device_args(fit)
 
     for name, text in (("evaluate", "score a trained model against the data's labels (NMI, ACC, ARI)"),
@@ -100,9 +102,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from contraclust.config import config_from_dict
     from contraclust.data import load_data
     from contraclust.presets import build_config, default_preset_for, get_preset
-    from contraclust.training import Trainer
-    from contraclust.training.checkpoint import load_checkpoint
     from contraclust.errors import ContraclustError
+    from contraclust.training.stages import fit_run
 
     if args.resume:
         if args.out is None or not (args.out / "config.json").exists():
@@ -123,14 +124,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
             args.out = _fresh_run_folder(Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}")
         if (args.out / "checkpoints").is_dir() and any((args.out / "checkpoints").iterdir()):
             raise ContraclustError(f"{args.out} already holds a run; continue it with --resume or choose another --out")
-    init_state = load_checkpoint(args.init)["model"] if args.init else None
-    trainer = Trainer(config, data, args.out, args.device, init_state=init_state)
-    if args.resume and trainer.resume():
-        _say(trainer, f"resuming {args.out} from epoch {trainer.start_epoch}")
-    _say(trainer, f"{config.method} on {data.name}: {len(data)} samples, K={config.n_clusters}, "
-                  f"preset {config.preset}, {config.train.epochs} epochs, device {trainer.device}, run folder {args.out}")
-    result = trainer.fit()
-    if trainer.dist.is_main:
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    if main_process:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "config.json").write_text(config.to_json())
+    say = (lambda text: print(text, file=sys.stderr, flush=True)) if main_process else (lambda text: None)
+    say(f"{config.method} on {data.name}: {len(data)} samples, K={config.n_clusters}, preset {config.preset}, "
+        f"{config.train.epochs} epochs, run folder {args.out}")
+    _, result = fit_run(config, data, args.out, args.device, args.init, args.resume, say)
+    if main_process:
         _save_curves(args.out)
         if result.metrics:
             print(_metrics_line(result.metrics) + f"  ({result.wall_seconds:.0f} s)")
@@ -212,11 +214,6 @@ def _fresh_run_folder(base: Path) -> Path:
 
 def _metrics_line(metrics: dict) -> str:
     return "  ".join(f"{k.upper()} {metrics[k]:.4f}" for k in ("nmi", "acc", "ari"))
-
-
-def _say(trainer, text: str) -> None:
-    if trainer.dist.is_main:
-        print(text, file=sys.stderr, flush=True)
 
 
 def _save_curves(out: Path) -> None:

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 from contraclust.errors import ConfigError
 from contraclust.methods.base import ClusteringMethod, MethodOptions
+from contraclust.methods.c3 import C3
 from contraclust.methods.cc import CC
+from contraclust.methods.clc import CLC
+from contraclust.methods.drc import DRC
 
 METHODS: dict[str, type[ClusteringMethod]] = {
     CC.name: CC,
+    C3.name: C3,
+    DRC.name: DRC,
+    CLC.name: CLC,
 }
 
 

@@ -57,7 +57,8 @@ def plot_training_log(log_csv: str | Path, path: str | Path) -> Path | None:
         return None
     epochs = [int(r["epoch"]) for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for key in ("loss", "instance", "cluster", "entropy"):
+    loss_keys = [k for k in rows[0] if k not in ("epoch", "lr", "nmi", "acc", "ari", "wall_seconds")]
+    for key in loss_keys:
         values = [float(r[key]) for r in rows if r.get(key)]
         if values:
             left.plot(epochs[: len(values)], values, label=key)

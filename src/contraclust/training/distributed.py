@@ -74,6 +74,7 @@ def broadcast_flag(flag: bool) -> bool:
     """True on every rank if ``flag`` is true on any rank (used to stop all ranks together)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return flag
-    value = torch.tensor([1.0 if flag else 0.0])
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())

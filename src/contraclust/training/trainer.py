@@ -15,7 +15,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -107,10 +107,13 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.method, device_ids=ids)
-        self.forward = torch.compile(self.model) if train.compile else self.model
+        on_cuda = self.device.type == "cuda"
+        self.forward = torch.compile(self.model) if train.compile and on_cuda else self.model
         self.optimizer = _build_optimizer(config, self.method.parameters(), self.device)
         self.autocast_dtype = _autocast_dtype(train.precision, self.device)
         self.augment = build_augmenter(config.augment, data.is_image)
+        self.augment_views = (torch.compile(self.augment.__call__) if train.compile_augment and on_cuda
+                              else self.augment)
         self.samples = data.tensor.to(self.device)
         # One generator orders the data identically on every rank; another draws each rank's augmentations.
         self.order_generator = torch.Generator(device=self.device).manual_seed(train.seed)
@@ -177,17 +180,20 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def make_views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        view_a = self.augment(batch, self.augment_generator)
-        view_b = self.augment(batch, self.augment_generator)
+        view_a = self.augment_views(batch, self.augment_generator)
+        view_b = self.augment_views(batch, self.augment_generator)
         if self.use_channels_last:
             view_a = view_a.contiguous(memory_format=torch.channels_last)
             view_b = view_b.contiguous(memory_format=torch.channels_last)
         return view_a, view_b
 
     def train_step(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """One optimiser step on a uint8 batch of the resident data: views, forward, gathered loss, update."""
+        return self.step_on_views(*self.make_views(batch), step)
+
+    def step_on_views(self, view_a: torch.Tensor, view_b: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(step)
-        view_a, view_b = self.make_views(batch)
         with self.autocast():
             outputs = self.forward(view_a, view_b)
         outputs = {k: gather(v.float()) for k, v in outputs.items()}
@@ -204,7 +210,9 @@ class Trainer:
             order = order[: self.steps_per_epoch * batch]
         return order
 
-    def fit(self) -> TrainResult:
+    def fit(self, on_epoch_end: Callable[[dict[str, Any]], bool] | None = None) -> TrainResult:
+        """Train to ``config.train.epochs``. ``on_epoch_end(row)`` sees each log row and may return
+        True to stop early (after the epoch's checkpoint)."""
         train = self.config.train
         if self.out_dir and self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -249,13 +257,15 @@ class Trainer:
                 if epoch % train.checkpoint_every == 0 or epoch == train.epochs:
                     ckpt.save_checkpoint(self.out_dir / "checkpoints", epoch, self.state(epoch))
             barrier()
+            if on_epoch_end is not None and broadcast_flag(bool(on_epoch_end(row))):
+                break
         bar.close()
         labels, probabilities = self.predict()
         metrics = evaluate_clustering(self.data.labels, labels) if self.data.labels is not None else {}
         wall = elapsed_before + time.perf_counter() - start
-        result = TrainResult(labels, probabilities, metrics, train.epochs, wall, self.history)
+        result = TrainResult(labels, probabilities, metrics, self.history[-1]["epoch"], wall, self.history)
         if self.out_dir and self.dist.is_main:
-            write_run_outputs(self.out_dir, result, self.data.labels)
+            write_run_outputs(self.out_dir, result, self.data.labels, self.device)
         return result
 
     @torch.no_grad()
@@ -286,12 +296,17 @@ def predict_probabilities(method: ClusteringMethod, augment, samples: torch.Tens
     return probabilities.argmax(axis=1), probabilities
 
 
-def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | None) -> None:
+def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | None,
+                      device: torch.device = torch.device("cpu")) -> None:
     """assignments.csv (index, cluster, confidence[, label]) and metrics.json."""
+    from contraclust.report.summary import peak_device_memory_mb, peak_host_memory_mb
+
     write_assignments(out_dir / "assignments.csv", result.labels, result.probabilities, labels)
     summary = {**result.metrics, "epochs": result.epochs, "wall_seconds": round(result.wall_seconds, 3),
                "n_samples": int(len(result.labels)), "n_clusters": int(result.probabilities.shape[1]),
-               "cluster_sizes": np.bincount(result.labels, minlength=result.probabilities.shape[1]).tolist()}
+               "cluster_sizes": np.bincount(result.labels, minlength=result.probabilities.shape[1]).tolist(),
+               "peak_host_memory_mb": round(peak_host_memory_mb(), 1),
+               "peak_device_memory_mb": peak_device_memory_mb(device), "device": str(device)}
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
 
 
@@ -331,11 +346,12 @@ def _build_optimizer(config: RunConfig, params, device: torch.device) -> torch.o
     raise ConfigError(f"optim.name must be adam, adamw or sgd, got {optim.name!r}")
 
 
-LOG_FIELDS = ["epoch", "loss", "instance", "cluster", "entropy", "lr", "nmi", "acc", "ari", "wall_seconds"]
+LOG_TAIL = ["lr", "nmi", "acc", "ari", "wall_seconds"]
 
 
 def _log_fields(row: dict[str, Any]) -> list[str]:
-    return LOG_FIELDS + [k for k in row if k not in LOG_FIELDS]
+    """epoch, loss, the method's loss parts in its order, then lr, metrics and time."""
+    return ["epoch", "loss"] + [k for k in row if k not in LOG_TAIL + ["epoch", "loss"]] + LOG_TAIL
 
 
 def _append_log(path: Path, row: dict[str, Any]) -> None:

@@ -1,0 +1,77 @@
+import math
+
+import torch
+import torch.nn.functional as F
+
+from contraclust.losses import nt_xent, sinkhorn, split_contrastive_loss
+from contraclust.losses.split_representation import split_representation
+
+
+def slow_sinkhorn(logits, eps, n_iter):
+    """SwAV's plain (non-log) Sinkhorn on the transposed K x B matrix, in float64."""
+    q = torch.exp(logits.double() / eps).T
+    q /= q.sum()
+    k, b = q.shape
+    for _ in range(n_iter):
+        q /= q.sum(dim=1, keepdim=True)
+        q /= k
+        q /= q.sum(dim=0, keepdim=True)
+        q /= b
+    return (q * b).T
+
+
+def test_matches_plain_sinkhorn():
+    logits = torch.randn(32, 5)
+    assert torch.allclose(sinkhorn(logits, 0.5, 3).double(), slow_sinkhorn(logits, 0.5, 3), atol=1e-5)
+
+
+def test_equipartition_rows_and_columns():
+    logits = torch.randn(64, 8) * 3
+    q = sinkhorn(logits, epsilon=0.5, n_iter=50)
+    assert torch.allclose(q.sum(dim=1), torch.ones(64), atol=1e-5)
+    assert torch.allclose(q.sum(dim=0), torch.full((8,), 64 / 8), atol=1e-3)
+
+
+def test_hand_computed_two_by_two():
+    # S = exp(L/eps) = [[2, 1], [1, 2]] is symmetric, so one scaling already balances it:
+    # Q = [[2/3, 1/3], [1/3, 2/3]].
+    logits = torch.log(torch.tensor([[2.0, 1.0], [1.0, 2.0]]))
+    q = sinkhorn(logits, epsilon=1.0, n_iter=1)
+    assert torch.allclose(q, torch.tensor([[2 / 3, 1 / 3], [1 / 3, 2 / 3]]), atol=1e-6)
+
+
+def test_stable_in_bf16_and_for_large_k():
+    logits = (torch.randn(256, 1000) * 20).to(torch.bfloat16)
+    q = sinkhorn(logits, epsilon=0.05, n_iter=3)
+    assert q.dtype == torch.float32 and torch.isfinite(q).all()
+    assert torch.allclose(q.sum(dim=1), torch.ones(256), atol=1e-4)
+    queue = torch.randn(4096, 1000)
+    q = sinkhorn(logits, 0.05, 10, extra_logits=queue)
+    assert q.shape == (256, 1000) and torch.isfinite(q).all()
+
+
+def test_gradient_flows_through_iterations():
+    logits = torch.randn(16, 4, requires_grad=True)
+    (sinkhorn(logits, 0.5, 3)[:, 0].sum()).backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+def test_split_loss_is_weighted_instance_infonce():
+    """exp(z_i.z_j/t) = exp(a^2 c_i.c_j/t) exp(b^2 u_i.u_j/t): check the identity row by row."""
+    n, k, t, alpha = 5, 3, 0.5, 1.3
+    c_a, c_b = torch.softmax(torch.randn(n, k), 1), torch.softmax(torch.randn(n, k), 1)
+    v_a, v_b = torch.randn(n, 4), torch.randn(n, 4)
+    loss = split_contrastive_loss(c_a, v_a, c_b, v_b, t, alpha)
+    c, u = torch.cat([c_a, c_b]), F.normalize(torch.cat([v_a, v_b]), dim=1)
+    weights = torch.exp(alpha**2 * (c @ c.T) / t)
+    scores = weights * torch.exp((u @ u.T) / t)
+    total = 0.0
+    for i in range(2 * n):
+        twin = (i + n) % (2 * n)
+        total += -math.log(scores[i, twin] / sum(scores[i, j] for j in range(2 * n) if j != i))
+    assert abs(loss.item() - total / (2 * n)) < 1e-5
+    # equal categorical parts: the weights cancel and the loss is plain instance NT-Xent on u
+    same = torch.full((n, k), 1 / k)
+    assert torch.allclose(split_contrastive_loss(same, v_a, same, v_b, t),
+                          nt_xent(F.normalize(v_a, dim=1), F.normalize(v_b, dim=1), t), atol=1e-6)
+    assert split_representation(c_a, v_a, normalise=True).norm(dim=1).allclose(torch.ones(n))

@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from contraclust.config import ModelConfig
+from contraclust.methods import METHODS, get_method
+from contraclust.models import SmallCNN
+from contraclust.errors import ConfigError
+
+
+def build(name, k=4, **options):
+    cls = get_method(name)
+    return cls(SmallCNN(1, 8), k, cls.Options(**options), ModelConfig(feature_dim=16, head_hidden=32))
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_trains_a_step_and_reads_out(name):
+    torch.manual_seed(0)
+    # at random init every embedding is within C3's zeta of every other, so its loss is exactly 0:
+    # one reason C3 starts from CC. zeta = 2 keeps only self and twin as positives.
+    method = build(name, **({"zeta": 2.0} if name == "c3" else {}))
+    x_a, x_b = torch.rand(12, 1, 16, 16), torch.rand(12, 1, 16, 16)
+    outputs = method(x_a, x_b)
+    assert all(v.shape[0] == 12 for v in outputs.values())
+    loss, parts = method.loss(outputs)
+    assert loss.ndim == 0 and torch.isfinite(loss) and parts
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.backbone.parameters())
+    method.eval()
+    probs = method.cluster_probabilities(x_a)
+    assert probs.shape == (12, 4) and torch.allclose(probs.sum(1), torch.ones(12), atol=1e-5)
+
+
+def test_registry_and_unknown_method():
+    assert list(METHODS) == ["cc", "c3", "drc", "clc"]
+    assert all(cls.summary for cls in METHODS.values())
+    with pytest.raises(ConfigError, match="unknown method"):
+        get_method("dec")
+
+
+def test_c3_alone_leaves_cluster_head_without_gradient():
+    method = build("c3")
+    loss, parts = method.loss(method(torch.rand(8, 1, 16, 16), torch.rand(8, 1, 16, 16)))
+    loss.backward()
+    assert set(parts) == {"c3"}
+    assert all(p.grad is None for p in method.cluster_head.parameters())
+    kept = build("c3", keep_cc_losses=True)
+    _, parts = kept.loss(kept(torch.rand(8, 1, 16, 16), torch.rand(8, 1, 16, 16)))
+    assert set(parts) == {"c3", "instance", "cluster", "entropy"}
+
+
+def test_c3_loads_cc_weights():
+    cc, c3 = build("cc"), build("c3")
+    c3.load_initial_state(cc.state_dict())
+    for key, value in cc.state_dict().items():
+        assert torch.equal(value, c3.state_dict()[key])
+
+
+def test_clc_queue_fills_and_balances_large_k():
+    method = build("clc", k=50, sinkhorn_queue=64)
+    for _ in range(3):
+        method.loss(method(torch.rand(16, 1, 16, 16), torch.rand(16, 1, 16, 16)))
+    assert int(method.queue_filled) == 48
+    method.loss(method(torch.rand(32, 1, 16, 16), torch.rand(32, 1, 16, 16)))
+    assert int(method.queue_filled) == 64
+
+
+def test_views_concat_option_matches_shapes():
+    method = build("cc", views_forward="concat")
+    outputs = method(torch.rand(6, 1, 16, 16), torch.rand(6, 1, 16, 16))
+    assert outputs["z_a"].shape == (6, 16)

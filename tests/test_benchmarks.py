@@ -1,0 +1,40 @@
+"""The benchmark scripts run at toy sizes on the CPU and print their figures."""
+import os
+import subprocess
+import sys
+
+from helpers import ROOT
+
+
+def run_script(name, *args, timeout=600):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_throughput_toy():
+    out = run_script("throughput.py", "--preset", "cifar10-fast", "--synthetic", "256", "--batch-size", "16",
+                     "--steps", "2", "--warmup", "1", "--workers", "1", "--device", "cpu",
+                     "--set", "model.width=8")
+    assert "fast path" in out and "images/s" in out and "ratio fast / reference" in out
+
+
+def test_time_to_quality_toy():
+    out = run_script("time_to_quality.py", "--synthetic", "256", "--preset", "cifar10-fast", "--epochs", "2",
+                     "--eval-every", "1", "--device", "cpu", "--set", "train.batch_size=64", "--set", "model.width=8",
+                     "--budget", "600")
+    assert "| wall s | epoch | NMI |" in out and "best NMI" in out
+
+
+def test_mnist5k_seeds_smoke():
+    out = run_script("mnist5k_seeds.py", "--seeds", "0", "--epochs", "1", "--set", "model.width=8")
+    assert "k-means on raw pixels" in out and "peak host" in out
+
+
+def test_compare_methods_smoke():
+    out = run_script("compare_methods.py", "--seeds", "0", "--epochs", "2", "--c3-epochs", "1",
+                     "--set", "model.width=8", "--set", "train.batch_size=256")
+    for name in ("CC", "C3", "DRC", "CLC", "k-means"):
+        assert name in out
