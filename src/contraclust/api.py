@@ -60,7 +60,8 @@ class ContrastiveClustering:
         data = as_samples(X, y)
         config = build_config(self.method, self.preset, str(X) if isinstance(X, (str, Path)) else None, data.is_image,
                               self.n_clusters, self.epochs, self.batch_size, self.random_state,
-                              (self.overrides or []) + ([] if self.progress else ["train.progress=false"]))
+                              (self.overrides or []) + ([] if self.progress else ["train.progress=false"]),
+                              data.sample_shape)
         trainer, result = fit_run(config, data, Path(self.out_dir) if self.out_dir else None, self.device, self.init)
         self.config_: RunConfig = config
         self.model_ = trainer.method

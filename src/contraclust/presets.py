@@ -145,11 +145,13 @@ def get_preset(name: str) -> RunConfig:
     return PRESETS[name][0]()
 
 
-def default_preset_for(data: str | None, is_image: bool = True) -> str:
-    """The preset used when none is named: MNIST-5k's default, features-cpu for vectors, else CC's CIFAR-10."""
+def default_preset_for(data: str | None, is_image: bool = True, sample_shape: tuple[int, ...] | None = None) -> str:
+    """The preset used when none is named: features-cpu for vectors; mnist5k-cpu for MNIST-5k, the
+    sklearn digits and other small grey images (1 channel, at most 32 px); else CC's CIFAR-10 setting."""
     if not is_image:
         return "features-cpu"
-    if data in (None, "mnist5k", "digits"):
+    small_grey = sample_shape is not None and sample_shape[0] == 1 and max(sample_shape[1:]) <= 32
+    if data in (None, "mnist5k", "digits") or small_grey:
         return "mnist5k-cpu"
     return "cc-paper-cifar10"
 
@@ -157,7 +159,7 @@ def default_preset_for(data: str | None, is_image: bool = True) -> str:
 def build_config(method: str | None = None, preset: str | None = None, data: str | None = None,
                  is_image: bool = True, n_clusters: int | None = None, epochs: int | None = None,
                  batch_size: int | None = None, seed: int | None = None,
-                 overrides: list[str] | None = None) -> RunConfig:
+                 overrides: list[str] | None = None, sample_shape: tuple[int, ...] | None = None) -> RunConfig:
     """The one place where a run's config is resolved, for the CLI and the Python API alike.
 
     Order: the preset (named, or the default for the data), then a switch of method (keeping the
@@ -167,7 +169,7 @@ def build_config(method: str | None = None, preset: str | None = None, data: str
     from contraclust.config import apply_overrides
     from contraclust.methods import method_options_class
 
-    base = preset or default_preset_for(data, is_image)
+    base = preset or default_preset_for(data, is_image, sample_shape)
     config = get_preset(METHOD_VARIANTS.get((base, method), base))
     if method and method != config.method:
         config.method = method

@@ -19,7 +19,7 @@ import os
 
 def tiny_config(**kw):
     return build_config("cc", "mnist5k-cpu", None, True, 10, kw.pop("epochs", 2), 64, 0,
-                        TINY + ["train.progress=false"] + kw.pop("overrides", []))
+                        TINY + ["train.progress=false", "train.checkpoint_every=1"] + kw.pop("overrides", []))
 
 
 def small_data(n=256):
@@ -43,8 +43,9 @@ def test_resume_in_process_matches_uninterrupted(tmp_path):
     data = small_data()
     full = Trainer(tiny_config(epochs=4), data, tmp_path / "full", "cpu")
     full.fit()
-    first = Trainer(tiny_config(epochs=2), data, tmp_path / "part", "cpu")
-    first.fit()
+    first = Trainer(tiny_config(epochs=4), data, tmp_path / "part", "cpu")
+    first.fit(on_epoch_end=lambda row: row["epoch"] == 2)  # interrupted after epoch 2's checkpoint
+    assert first.history[-1]["epoch"] == 2
     second = Trainer(tiny_config(epochs=4), data, tmp_path / "part", "cpu")
     assert second.resume() and second.start_epoch == 2
     second.fit()

@@ -104,6 +104,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from contraclust.presets import build_config, default_preset_for, get_preset
     from contraclust.errors import ContraclustError
     from contraclust.training.stages import fit_run
+    from contraclust.training.trainer import check_data
 
     if args.resume:
         if args.out is None or not (args.out / "config.json").exists():
@@ -119,11 +120,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
         data = _load(args.data, args, preset_guess.augment.size)
         config = build_config(args.method, args.preset, args.data, data.is_image, args.clusters, args.epochs,
                               args.batch_size, args.seed,
-                              args.overrides + (["train.progress=false"] if args.no_progress else []))
+                              args.overrides + (["train.progress=false"] if args.no_progress else []),
+                              data.sample_shape)
         if args.out is None:
             args.out = _fresh_run_folder(Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}")
         if (args.out / "checkpoints").is_dir() and any((args.out / "checkpoints").iterdir()):
             raise ContraclustError(f"{args.out} already holds a run; continue it with --resume or choose another --out")
+    check_data(config, data)
     main_process = int(os.environ.get("RANK", "0")) == 0
     if main_process:
         args.out.mkdir(parents=True, exist_ok=True)

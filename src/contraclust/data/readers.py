@@ -318,4 +318,4 @@ def _progress(items, desc: str, enabled: bool):
         return items
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, unit="img", leave=False, mininterval=1.0)
+    return tqdm(items, desc=desc, unit="img", leave=False, mininterval=1.0, disable=None)  # only on a terminal

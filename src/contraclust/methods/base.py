@@ -53,6 +53,11 @@ class ClusteringMethod(nn.Module):
         """(N, K) soft assignment of un-augmented inputs (call under ``eval()``/``no_grad``)."""
         raise NotImplementedError
 
+    def readout(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """Final (N, K) assignment of a whole evaluated set from its per-sample probabilities; the
+        label is the argmax of each row. Most methods read out per sample (identity here)."""
+        return probabilities
+
     def load_initial_state(self, state: dict[str, torch.Tensor]) -> None:
         """Start from another run's weights (e.g. C3 from CC): load what matches by name and shape."""
         own = self.state_dict()

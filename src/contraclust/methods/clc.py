@@ -5,11 +5,23 @@ is an option, default first:
 - ``categorical``: ``sinkhorn`` (the categorical part is the batch's balanced assignment from
   log-domain Sinkhorn-Knopp on the cluster logits, differentiable through the unrolled iterations,
   so the one loss trains the cluster head) or ``softmax`` (softmax of the logits plus a separate
-  balance term log K - H(mean p) with weight ``balance_weight``; an ablation).
+  balance term log K - H(mean p) with weight ``balance_weight``; an ablation). Both use the
+  logits at the scale 1 / ``sinkhorn_epsilon``.
 - ``temperature`` 0.5 (as CC), ``alpha`` = ``beta`` = 1, ``normalise`` False (whole-vector L2).
 - Sinkhorn: ``sinkhorn_epsilon`` 0.05, ``sinkhorn_iters`` 3 (SwAV); ``sinkhorn_queue`` 0 (rows of
   recent logits that join the column marginals, for K larger than the batch, e.g. ImageNet-1k).
-Read-out: argmax of the cluster logits (no k-means). Under torchrun the trainer gathers the logits
+- ``cluster_logits``: ``prototypes`` (default: cosine similarity between an L2-normalised projection
+  and K L2-normalised prototype vectors, no bias, as SwAV scores the logits it feeds to Sinkhorn) or
+  ``linear`` (an MLP ending in a biased linear layer). Sinkhorn-Knopp is invariant to adding a
+  constant to one cluster's logits, so with ``linear`` the loss never constrains the per-cluster
+  offsets and the argmax read-out drifts out of balance (measured on MNIST-5k: largest/smallest
+  cluster 3.6); bias-free cosine prototypes remove that freedom.
+- ``readout``: ``sinkhorn`` (default: the categorical part of the whole evaluated set, i.e.
+  Sinkhorn-Knopp over all its logits, iterated until every cluster's mass is within 1% of N/K or
+  ``readout_iters`` iterations, then the argmax of each row: the equipartition constraint holds at
+  read-out as in training) or ``argmax`` (argmax of each sample's logits alone, per sample; the
+  spec's inferred reading, which leaves the clusters unconstrained: largest/smallest 3.96 on MNIST-5k
+  against 1.1 to 1.7 with ``sinkhorn``, at a NMI lower by about 0.01). Under torchrun the trainer gathers the logits
 of every process before the loss, so the equipartition holds over the global batch (the same
 marginals as an all-reduce of per-rank column sums).
 """
@@ -18,6 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from contraclust.losses import entropy_regulariser, sinkhorn, split_contrastive_loss
 from contraclust.methods.base import ClusteringMethod, MethodOptions
@@ -35,6 +49,21 @@ class CLCOptions(MethodOptions):
     sinkhorn_iters: int = 3
     sinkhorn_queue: int = 0
     balance_weight: float = 1.0
+    cluster_logits: str = "prototypes"
+    readout: str = "sinkhorn"
+    readout_iters: int = 100
+
+
+class PrototypeLogits(nn.Module):
+    """Cosine similarity of an L2-normalised projection of h to K L2-normalised prototypes (no bias)."""
+
+    def __init__(self, in_dim: int, hidden: int, proj_dim: int, n_clusters: int):
+        super().__init__()
+        self.projection = mlp_head(in_dim, hidden, proj_dim)
+        self.prototypes = nn.Parameter(torch.randn(n_clusters, proj_dim) / proj_dim ** 0.5)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.projection(h), dim=1) @ F.normalize(self.prototypes, dim=1).T
 
 
 class CLC(ClusteringMethod):
@@ -49,8 +78,13 @@ class CLC(ClusteringMethod):
         super().__init__(backbone, n_clusters, options, model_cfg)
         if options.categorical not in ("sinkhorn", "softmax"):
             raise ValueError(f"method.categorical must be sinkhorn or softmax, got {options.categorical!r}")
+        if options.readout not in ("sinkhorn", "argmax"):
+            raise ValueError(f"method.readout must be sinkhorn or argmax, got {options.readout!r}")
+        if options.cluster_logits not in ("prototypes", "linear"):
+            raise ValueError(f"method.cluster_logits must be prototypes or linear, got {options.cluster_logits!r}")
         dim, hidden = backbone.out_dim, model_cfg.head_hidden or backbone.out_dim
-        self.cluster_head = mlp_head(dim, hidden, n_clusters)
+        self.cluster_head = (PrototypeLogits(dim, hidden, model_cfg.feature_dim, n_clusters)
+                             if options.cluster_logits == "prototypes" else mlp_head(dim, hidden, n_clusters))
         self.instance_head = mlp_head(dim, hidden, model_cfg.feature_dim)
         self.register_buffer("queue", torch.zeros(options.sinkhorn_queue, n_clusters))
         self.register_buffer("queue_filled", torch.zeros((), dtype=torch.long))
@@ -62,8 +96,9 @@ class CLC(ClusteringMethod):
 
     def categorical_parts(self, logits_a: torch.Tensor, logits_b: torch.Tensor):
         opts = self.options
-        if opts.categorical == "softmax":
-            return torch.softmax(logits_a, dim=1), torch.softmax(logits_b, dim=1)
+        if opts.categorical == "softmax":  # at the same scale as Sinkhorn's exp(logits / epsilon)
+            return (torch.softmax(logits_a / opts.sinkhorn_epsilon, dim=1),
+                    torch.softmax(logits_b / opts.sinkhorn_epsilon, dim=1))
         extra = self.queue[: int(self.queue_filled)] if opts.sinkhorn_queue else None
         parts = tuple(sinkhorn(logits, opts.sinkhorn_epsilon, opts.sinkhorn_iters, extra)
                       for logits in (logits_a, logits_b))
@@ -87,5 +122,13 @@ class CLC(ClusteringMethod):
         balance = entropy_regulariser(c_a) + entropy_regulariser(c_b)
         return contrast + opts.balance_weight * balance, {"contrast": contrast, "balance": balance}
 
+    def readout(self, probabilities: torch.Tensor) -> torch.Tensor:
+        if self.options.readout == "argmax":
+            return probabilities
+        eps = self.options.sinkhorn_epsilon
+        logits = torch.log(probabilities.clamp_min(1e-30)) * eps  # the logits up to a per-row constant
+        return sinkhorn(logits, eps, self.options.readout_iters, tolerance=0.01)
+
     def cluster_probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.cluster_head(self.backbone(x)).float(), dim=1)
+        """Softmax of the logits at Sinkhorn's scale (logits / epsilon): the argmax is the read-out."""
+        return torch.softmax(self.cluster_head(self.backbone(x)).float() / self.options.sinkhorn_epsilon, dim=1)

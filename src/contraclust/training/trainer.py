@@ -60,11 +60,15 @@ def build_method(config: RunConfig, sample_shape: tuple[int, ...]) -> Clustering
 
 
 def check_data(config: RunConfig, data: Samples) -> None:
+    """Refuse what cannot be clustered before anything is written: K < 2, K > N, a batch larger than N."""
+    config.validate()
     n = len(data)
     if config.n_clusters > n:
         raise ConfigError(f"{config.n_clusters} clusters requested but the data has only {n} samples")
     if n < 2:
         raise ConfigError(f"the data has {n} sample(s); clustering needs at least 2")
+    if config.train.batch_size > n:
+        raise ConfigError(f"batch size {config.train.batch_size} is larger than the {n} samples; lower --batch-size")
 
 
 class Trainer:
@@ -72,7 +76,6 @@ class Trainer:
 
     def __init__(self, config: RunConfig, data: Samples, out_dir: str | Path | None = None,
                  device: str | torch.device | None = None, init_state: dict[str, torch.Tensor] | None = None):
-        config.validate()
         check_data(config, data)
         self.config = config
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
@@ -89,8 +92,6 @@ class Trainer:
             raise ConfigError(f"batch size {train.batch_size} must divide by the {self.dist.world_size} processes")
         self.local_batch = train.batch_size // self.dist.world_size
         n = len(data)
-        if train.batch_size > n:
-            raise ConfigError(f"batch size {train.batch_size} is larger than the {n} samples; lower --batch-size")
         self.steps_per_epoch = n // train.batch_size if train.drop_last else math.ceil(n / train.batch_size)
 
         _seed_everything(train.seed + self.dist.rank)
@@ -291,8 +292,8 @@ def predict_probabilities(method: ClusteringMethod, augment, samples: torch.Tens
         with autocast():
             chunks.append((start, method.cluster_probabilities(x).float().cpu()))
     method.train(was_training)
-    ordered = sorted((s, p) for rank_chunks in gather_objects(chunks) for s, p in rank_chunks)
-    probabilities = torch.cat([p for _, p in ordered]).numpy()
+    ordered = sorted(((s, p) for rank_chunks in gather_objects(chunks) for s, p in rank_chunks), key=lambda sp: sp[0])
+    probabilities = method.readout(torch.cat([p for _, p in ordered])).numpy()
     return probabilities.argmax(axis=1), probabilities
 
 

@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from contraclust.config import apply_overrides, config_from_dict
+from contraclust.errors import ConfigError
+from contraclust.methods import METHODS
+from contraclust.presets import PRESETS, build_config, get_preset
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_validates_and_round_trips_through_json(name):
+    config = get_preset(name)
+    config.validate()
+    again = config_from_dict(json.loads(config.to_json()))
+    assert again == config
+
+
+def test_cc_paper_presets_follow_the_spec():
+    c10 = get_preset("cc-paper-cifar10")
+    assert (c10.model.backbone, c10.model.stem, c10.augment.size) == ("resnet34", "imagenet", 224)
+    assert (c10.train.batch_size, c10.train.epochs, c10.optim.name, c10.optim.lr) == (256, 1000, "adam", 3e-4)
+    assert (c10.augment.jitter_strength, c10.augment.blur_p, c10.augment.crop_scale) == (0.5, 0.0, (0.08, 1.0))
+    assert get_preset("cc-paper-imagenet10").augment.blur_p == 0.5
+    assert get_preset("cc-paper-cifar100").n_clusters == 20
+    assert get_preset("c3-paper-cifar10").method_options.zeta == 0.6
+
+
+def test_overrides_are_typed():
+    config = build_config(overrides=["train.epochs=3", "augment.crop_scale=0.2,1.0", "method.tau_instance=0.2",
+                                     "train.channels_last=false", "model.head_hidden=none"])
+    assert config.train.epochs == 3 and config.augment.crop_scale == (0.2, 1.0)
+    assert config.method_options.tau_instance == 0.2 and config.train.channels_last is False
+    assert config.model.head_hidden is None
+    for bad, message in (("train.epochs=abc", "expected a number"), ("train.nope=1", "unknown config field"),
+                         ("optimizer.lr=1", "unknown config section"), ("train.epochs", "must look like")):
+        with pytest.raises(ConfigError, match=message):
+            apply_overrides(build_config(), [bad])
+
+
+def test_switching_method_keeps_the_schedule_and_uses_method_defaults():
+    for method in METHODS:
+        config = build_config(method)
+        assert config.method == method and type(config.method_options) is METHODS[method].Options
+    assert build_config("c3").preset == "mnist5k-cpu-c3"
+    assert build_config("drc").preset == "mnist5k-cpu"
+
+
+def test_validation_errors():
+    with pytest.raises(ConfigError, match="at least 2"):
+        build_config(n_clusters=1)
+    with pytest.raises(ConfigError, match="crop_scale"):
+        build_config(overrides=["augment.crop_scale=0.5,0.2"])
