@@ -13,6 +13,7 @@ peak device memory, and the ratio largest/smallest cluster.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="mnist5k")
     parser.add_argument("--preset", default="mnist5k-cpu", help="the shared preset (backbone, views, optimiser)")
-    parser.add_argument("--epochs", type=int, default=40, help="the shared budget per method")
+    parser.add_argument("--epochs", type=int, default=30, help="the shared budget per method")
     parser.add_argument("--c3-epochs", type=int, default=10, help="of the budget, epochs of C3 after CC")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
@@ -56,7 +57,7 @@ def main() -> None:
             runs.setdefault(method, []).append(metrics)
             line = f"seed {seed} {method:4s}: NMI {metrics['nmi']:.4f} ACC {metrics['acc']:.4f} ARI {metrics['ari']:.4f}"
             if method == "c3":
-                stage = __import__("json").loads((out / "cc-stage" / "metrics.json").read_text())
+                stage = json.loads((out / "cc-stage" / "metrics.json").read_text())
                 runs.setdefault("cc-stage", []).append(stage)
                 metrics["wall_seconds"] += stage["wall_seconds"]
                 line += f"  (its CC stage: NMI {stage['nmi']:.4f} ACC {stage['acc']:.4f} ARI {stage['ari']:.4f})"

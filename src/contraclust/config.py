@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -179,7 +180,7 @@ def _parse(raw: str, hint: Any, path: str) -> Any:
 def _coerce(value: Any, hint: Any, path: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if value is None or value == "none":
             if type(None) in args:
                 return None

@@ -75,3 +75,9 @@ def test_split_loss_is_weighted_instance_infonce():
     assert torch.allclose(split_contrastive_loss(same, v_a, same, v_b, t),
                           nt_xent(F.normalize(v_a, dim=1), F.normalize(v_b, dim=1), t), atol=1e-6)
     assert split_representation(c_a, v_a, normalise=True).norm(dim=1).allclose(torch.ones(n))
+
+
+def test_tolerance_stops_once_balanced():
+    logits = torch.randn(200, 5) * 0.1
+    q = sinkhorn(logits, 0.05, 500, tolerance=0.01)
+    assert ((q.sum(0) / 40 - 1).abs().max()) <= 0.011

@@ -68,3 +68,26 @@ def test_views_concat_option_matches_shapes():
     method = build("cc", views_forward="concat")
     outputs = method(torch.rand(6, 1, 16, 16), torch.rand(6, 1, 16, 16))
     assert outputs["z_a"].shape == (6, 16)
+
+
+def test_clc_sinkhorn_readout_balances_a_skewed_set():
+    method = build("clc", k=4)
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(400, 4, generator=g) * 0.02
+    logits[:, 0] += 0.05  # every sample leans to cluster 0
+    probs = torch.softmax(logits / method.options.sinkhorn_epsilon, dim=1)
+    assert torch.bincount(probs.argmax(1), minlength=4).max() > 200
+    balanced = method.readout(probs)
+    sizes = torch.bincount(balanced.argmax(1), minlength=4)
+    assert sizes.max() <= 2 * sizes.min()
+    assert torch.allclose(balanced.sum(1), torch.ones(400), atol=1e-5)
+    method.options.readout = "argmax"
+    assert torch.equal(method.readout(probs), probs)
+
+
+def test_clc_prototype_logits_are_bias_free_cosines():
+    method = build("clc", k=3)
+    logits = method.cluster_head(torch.randn(5, method.backbone.out_dim))
+    assert logits.abs().max() <= 1 + 1e-5
+    assert not any(name.endswith("bias") for name, _ in method.cluster_head.named_parameters()
+                   if not name.startswith("projection"))

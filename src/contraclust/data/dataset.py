@@ -6,7 +6,7 @@ vectors (embeddings) are ``float32`` tensors of shape (N, D).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -14,14 +14,38 @@ import torch
 from contraclust.errors import DataError
 
 
+class _SampleSet:
+    """What both kinds share; subclasses say which field holds the samples (``tensor``)."""
+
+    labels: np.ndarray | None
+    name: str
+    is_image: bool
+
+    @property
+    def tensor(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return int(self.tensor.shape[0])
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.tensor.shape[1:])
+
+    def _check_labels(self) -> None:
+        if self.labels is not None and (self.labels.ndim != 1 or len(self.labels) != len(self)):
+            raise DataError(f"{self.name}: {len(self)} samples but labels of shape {self.labels.shape}")
+
+
 @dataclass
-class ImageSet:
+class ImageSet(_SampleSet):
     """A labelled-or-unlabelled set of images held as a uint8 (N, C, H, W) tensor."""
 
     images: torch.Tensor
     labels: np.ndarray | None = None
     name: str = "images"
     class_names: list[str] = field(default_factory=list)
+    is_image = True
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -31,35 +55,25 @@ class ImageSet:
             )
         if self.images.shape[1] not in (1, 3):
             raise DataError(f"{self.name}: images need 1 or 3 channels, got {self.images.shape[1]}")
-        _check_labels(self.labels, len(self), self.name)
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    @property
-    def is_image(self) -> bool:
-        return True
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.images.shape[1:])
+        self._check_labels()
 
     @property
     def tensor(self) -> torch.Tensor:
         return self.images
 
     def to(self, device: torch.device | str) -> "ImageSet":
-        return ImageSet(self.images.to(device), self.labels, self.name, self.class_names)
+        return replace(self, images=self.images.to(device))
 
 
 @dataclass
-class FeatureSet:
+class FeatureSet(_SampleSet):
     """A labelled-or-unlabelled set of feature vectors held as a float32 (N, D) tensor."""
 
     features: torch.Tensor
     labels: np.ndarray | None = None
     name: str = "features"
     class_names: list[str] = field(default_factory=list)
+    is_image = False
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2 or not self.features.is_floating_point():
@@ -70,32 +84,14 @@ class FeatureSet:
         if not torch.isfinite(self.features).all():
             raise DataError(f"{self.name}: features contain NaN or infinite values")
         self.features = self.features.float()
-        _check_labels(self.labels, len(self), self.name)
-
-    def __len__(self) -> int:
-        return int(self.features.shape[0])
-
-    @property
-    def is_image(self) -> bool:
-        return False
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.features.shape[1:])
+        self._check_labels()
 
     @property
     def tensor(self) -> torch.Tensor:
         return self.features
 
     def to(self, device: torch.device | str) -> "FeatureSet":
-        return FeatureSet(self.features.to(device), self.labels, self.name, self.class_names)
+        return replace(self, features=self.features.to(device))
 
 
 Samples = ImageSet | FeatureSet
-
-
-def _check_labels(labels: np.ndarray | None, n: int, name: str) -> None:
-    if labels is None:
-        return
-    if labels.ndim != 1 or len(labels) != n:
-        raise DataError(f"{name}: {n} samples but labels of shape {labels.shape}")

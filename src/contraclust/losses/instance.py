@@ -18,5 +18,5 @@ def nt_xent(view_a: torch.Tensor, view_b: torch.Tensor, temperature: float = 0.5
     z = torch.cat([view_a, view_b], dim=0)
     logits = (z @ z.T) / temperature
     logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    twins = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    twins = (torch.arange(2 * n, device=z.device) + n) % (2 * n)
     return F.cross_entropy(logits, twins)

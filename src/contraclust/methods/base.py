@@ -25,6 +25,13 @@ class MethodOptions:
     views_forward: str = "separate"
 
 
+def check_choice(options: MethodOptions, field: str, allowed: tuple[str, ...]) -> None:
+    """Reject an option value outside ``allowed`` with a message that names the choices."""
+    value = getattr(options, field)
+    if value not in allowed:
+        raise ValueError(f"method.{field} must be one of {', '.join(allowed)}; got {value!r}")
+
+
 class ClusteringMethod(nn.Module):
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contraclust.losses import entropy_regulariser, sinkhorn, split_contrastive_loss
-from contraclust.methods.base import ClusteringMethod, MethodOptions
+from contraclust.methods.base import ClusteringMethod, MethodOptions, check_choice
 from contraclust.models.heads import mlp_head
 
 
@@ -76,12 +76,9 @@ class CLC(ClusteringMethod):
 
     def __init__(self, backbone, n_clusters, options: CLCOptions, model_cfg):
         super().__init__(backbone, n_clusters, options, model_cfg)
-        if options.categorical not in ("sinkhorn", "softmax"):
-            raise ValueError(f"method.categorical must be sinkhorn or softmax, got {options.categorical!r}")
-        if options.readout not in ("sinkhorn", "argmax"):
-            raise ValueError(f"method.readout must be sinkhorn or argmax, got {options.readout!r}")
-        if options.cluster_logits not in ("prototypes", "linear"):
-            raise ValueError(f"method.cluster_logits must be prototypes or linear, got {options.cluster_logits!r}")
+        check_choice(options, "categorical", ("sinkhorn", "softmax"))
+        check_choice(options, "readout", ("sinkhorn", "argmax"))
+        check_choice(options, "cluster_logits", ("prototypes", "linear"))
         dim, hidden = backbone.out_dim, model_cfg.head_hidden or backbone.out_dim
         self.cluster_head = (PrototypeLogits(dim, hidden, model_cfg.feature_dim, n_clusters)
                              if options.cluster_logits == "prototypes" else mlp_head(dim, hidden, n_clusters))

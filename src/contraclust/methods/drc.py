@@ -17,7 +17,7 @@ from torch import nn
 from contraclust.losses import (
     assignment_feature_loss, assignment_probability_loss, entropy_regulariser, squared_mass_regulariser,
 )
-from contraclust.methods.base import ClusteringMethod, MethodOptions
+from contraclust.methods.base import ClusteringMethod, MethodOptions, check_choice
 
 
 @dataclass
@@ -42,8 +42,9 @@ class DRC(ClusteringMethod):
 
     def __init__(self, backbone, n_clusters, options: DRCOptions, model_cfg):
         super().__init__(backbone, n_clusters, options, model_cfg)
-        if options.regulariser not in ("squared", "entropy"):
-            raise ValueError(f"method.regulariser must be squared or entropy, got {options.regulariser!r}")
+        check_choice(options, "regulariser", ("squared", "entropy"))
+        check_choice(options, "similarity", ("cosine", "dot"))
+        check_choice(options, "af_negatives", ("cross_view", "nt_xent"))
         self.assignment = nn.Linear(backbone.out_dim, n_clusters)
 
     def forward(self, view_a, view_b):
