@@ -49,3 +49,9 @@ def test_regularisers_hand_computed():
     assert abs(squared_mass_regulariser(collapsed).item() - 8.0) < 1e-6  # N
     assert abs(entropy_regulariser(uniform).item()) < 1e-6
     assert abs(entropy_regulariser(collapsed).item() - math.log(4)) < 1e-5
+
+
+def test_assignment_feature_hand_computed():
+    # rows e1, e2 in both views, cosine, t = 0.5: positive cos 1, one negative cos 0 -> -log(e^2 / (e^2 + 1))
+    z = torch.eye(2)
+    assert abs(assignment_feature_loss(z, z.clone(), 0.5).item() + math.log(math.exp(2) / (math.exp(2) + 1))) < 1e-6

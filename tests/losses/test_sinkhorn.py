@@ -81,3 +81,11 @@ def test_tolerance_stops_once_balanced():
     logits = torch.randn(200, 5) * 0.1
     q = sinkhorn(logits, 0.05, 500, tolerance=0.01)
     assert ((q.sum(0) / 40 - 1).abs().max()) <= 0.011
+
+
+def test_split_loss_hand_computed():
+    # c = one-hot clusters, u = orthogonal unit vectors, alpha = beta = 1, t = 1: each row's twin has
+    # z.z = 1 + 1 = 2 and both negatives have z.z = 0, so the loss is -log(e^2 / (e^2 + 2)).
+    eye = torch.eye(2)
+    loss = split_contrastive_loss(eye, eye, eye.clone(), eye.clone(), temperature=1.0)
+    assert abs(loss.item() + math.log(math.exp(2) / (math.exp(2) + 2))) < 1e-6

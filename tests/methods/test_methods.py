@@ -91,3 +91,14 @@ def test_clc_prototype_logits_are_bias_free_cosines():
     assert logits.abs().max() <= 1 + 1e-5
     assert not any(name.endswith("bias") for name, _ in method.cluster_head.named_parameters()
                    if not name.startswith("projection"))
+
+
+def test_clc_scales_to_a_thousand_clusters():
+    """K = 1000 with a batch of 32: memory is O(B x K) (no K x K matrix), the queue balances the marginals."""
+    method = build("clc", k=1000, sinkhorn_queue=256)
+    x = torch.rand(32, 1, 16, 16)
+    for _ in range(2):
+        loss, _ = method.loss(method(x, x.flip(-1)))
+        assert torch.isfinite(loss)
+    loss.backward()
+    assert method.cluster_head.prototypes.grad.shape == (1000, 16)

@@ -123,7 +123,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
                               args.overrides + (["train.progress=false"] if args.no_progress else []),
                               data.sample_shape)
         if args.out is None:
-            args.out = _fresh_run_folder(Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}")
+            default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
+            # under torchrun every rank must name the same folder, so no de-duplicating suffix there
+            args.out = default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else _fresh_run_folder(default)
         if (args.out / "checkpoints").is_dir() and any((args.out / "checkpoints").iterdir()):
             raise ContraclustError(f"{args.out} already holds a run; continue it with --resume or choose another --out")
     check_data(config, data)
