@@ -224,6 +224,7 @@ class Trainer:
         bar = _progress_bar(self.steps_per_epoch * (train.epochs - self.start_epoch),
                             enabled=train.progress and self.dist.is_main, desc=f"{self.config.method} training")
         step = self.start_epoch * self.steps_per_epoch
+        last_prediction: tuple[int, np.ndarray, np.ndarray] | None = None  # (epoch, labels, probabilities)
         for epoch in range(self.start_epoch + 1, train.epochs + 1):
             self.model.train()
             order = self.epoch_indices()
@@ -249,7 +250,8 @@ class Trainer:
             row = {"epoch": epoch, "lr": self.lr_at(step - 1)}
             row.update({k: float(v) / self.steps_per_epoch for k, v in totals.items()})
             if self.data.labels is not None and train.eval_every and (epoch % train.eval_every == 0 or epoch == train.epochs):
-                row.update(evaluate_clustering(self.data.labels, self.predict()[0]))
+                last_prediction = (epoch, *self.predict())
+                row.update(evaluate_clustering(self.data.labels, last_prediction[1]))
                 bar.set_postfix(epoch=epoch, loss=f"{row['loss']:.4f}", nmi=f"{row['nmi']:.3f}", refresh=False)
             row["wall_seconds"] = round(elapsed_before + time.perf_counter() - start, 3)
             self.history.append(row)
@@ -261,7 +263,10 @@ class Trainer:
             if on_epoch_end is not None and broadcast_flag(bool(on_epoch_end(row))):
                 break
         bar.close()
-        labels, probabilities = self.predict()
+        if last_prediction is not None and last_prediction[0] == self.history[-1]["epoch"]:
+            _, labels, probabilities = last_prediction  # the last epoch was just evaluated: no second pass
+        else:
+            labels, probabilities = self.predict()
         metrics = evaluate_clustering(self.data.labels, labels) if self.data.labels is not None else {}
         wall = elapsed_before + time.perf_counter() - start
         result = TrainResult(labels, probabilities, metrics, self.history[-1]["epoch"], wall, self.history)
