@@ -49,8 +49,6 @@ def main() -> None:
             if method == "c3":
                 common += ["--epochs", str(args.c3_epochs), "--set",
                            f"method.cc_stage_epochs={args.epochs - args.c3_epochs}"]
-                if args.preset != "mnist5k-cpu":
-                    common += ["--set", f"method.cc_stage_preset={args.preset}"]
             else:
                 common += ["--epochs", str(args.epochs)]
             metrics = fit_in_subprocess(common, out)

@@ -174,6 +174,8 @@ def build_config(method: str | None = None, preset: str | None = None, data: str
     if method and method != config.method:
         config.method = method
         config.method_options = method_options_class(method)()
+    if isinstance(config.method_options, C3Options) and not config.method_options.cc_stage_preset:
+        config.method_options.cc_stage_preset = base  # C3's CC stage uses the preset this run came from
     config.data = data if data is not None else config.data
     if n_clusters is not None:
         config.n_clusters = n_clusters

@@ -18,8 +18,9 @@ CC_STAGE_FOLDER = "cc-stage"
 
 
 def cc_stage_config(config: RunConfig) -> RunConfig:
-    """The CC run that precedes a C3 run: the CC preset's schedule, with the C3 run's data, K, seed,
-    model and augmentation (C3 fine-tunes that very network with the same views)."""
+    """The CC run that precedes a C3 run: the schedule of ``cc_stage_preset`` (set by ``build_config``
+    to the preset the C3 run came from; the data's default preset for configs built by hand), with the
+    C3 run's data, K, seed, model and augmentation (C3 fine-tunes that very network with the same views)."""
     from contraclust.presets import default_preset_for, get_preset
 
     opts = config.method_options
