@@ -21,9 +21,10 @@ is an option, default first:
   ``readout_iters`` iterations, then the argmax of each row: the equipartition constraint holds at
   read-out as in training) or ``argmax`` (argmax of each sample's logits alone, per sample; the
   spec's inferred reading, which leaves the clusters unconstrained: largest/smallest 3.96 on MNIST-5k
-  against 1.1 to 1.7 with ``sinkhorn``, at a NMI lower by about 0.01). Under torchrun the trainer gathers the logits
-of every process before the loss, so the equipartition holds over the global batch (the same
-marginals as an all-reduce of per-rank column sums).
+  against 1.1 to 1.7 with ``sinkhorn``, at a NMI lower by about 0.01).
+
+Under torchrun the trainer gathers the logits of every process before the loss, so the
+equipartition holds over the global batch (the same marginals as an all-reduce of per-rank column sums).
 """
 from __future__ import annotations
 
