@@ -36,8 +36,9 @@ def plain_cc_loss(out, opts):
 def test_fast_and_reference_paths_give_the_same_loss():
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (24, 3, 32, 32), generator=g, dtype=torch.uint8)
-    config = build_config("cc", "cifar10-fast", None, True, 5, 1, 24, 0,
-                          ["model.backbone=resnet18", "model.width=8", "augment.blur_p=0.5", "train.progress=false"])
+    config = build_config("cc", "cifar10-fast", n_clusters=5, epochs=1, batch_size=24, seed=0,
+                          overrides=["model.backbone=resnet18", "model.width=8", "augment.blur_p=0.5",
+                                     "train.progress=false"])
     trainer = Trainer(config, ImageSet(images), None, "cpu")
     augment = trainer.augment
     params = [augment.sample(24, 32, 32, torch.Generator().manual_seed(s), torch.device("cpu")) for s in (1, 2)]

@@ -18,8 +18,8 @@ import os
 
 
 def tiny_config(**kw):
-    return build_config("cc", "mnist5k-cpu", None, True, 10, kw.pop("epochs", 2), 64, 0,
-                        TINY + ["train.progress=false", "train.checkpoint_every=1"] + kw.pop("overrides", []))
+    return build_config("cc", "mnist5k-cpu", n_clusters=10, epochs=kw.pop("epochs", 2), batch_size=64, seed=0,
+                        overrides=TINY + ["train.progress=false", "train.checkpoint_every=1"] + kw.pop("overrides", []))
 
 
 def small_data(n=256):
@@ -100,9 +100,11 @@ def test_nan_loss_stops_with_clear_error(tmp_path):
 
 def test_k_larger_than_data_and_batch_larger_than_data():
     with pytest.raises(ConfigError, match="only 256 samples"):
-        Trainer(build_config("cc", "mnist5k-cpu", None, True, 300, 1, 64, 0, TINY), small_data(), None, "cpu")
+        Trainer(build_config("cc", "mnist5k-cpu", n_clusters=300, epochs=1, batch_size=64, seed=0, overrides=TINY),
+                small_data(), None, "cpu")
     with pytest.raises(ConfigError, match="batch size 512 is larger"):
-        Trainer(build_config("cc", "mnist5k-cpu", None, True, 10, 1, 512, 0, TINY), small_data(), None, "cpu")
+        Trainer(build_config("cc", "mnist5k-cpu", n_clusters=10, epochs=1, batch_size=512, seed=0, overrides=TINY),
+                small_data(), None, "cpu")
 
 
 def test_lr_schedule_warmup_and_cosine():

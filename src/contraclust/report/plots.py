@@ -72,7 +72,8 @@ def plot_training_log(log_csv: str | Path, path: str | Path) -> Path | None:
     right.set_xlabel("epoch")
     right.set_ylim(0, 1)
     right.set_title("clustering quality")
-    right.legend()
+    if right.lines:
+        right.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

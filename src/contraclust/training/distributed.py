@@ -78,3 +78,13 @@ def broadcast_flag(flag: bool) -> bool:
     value = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
+
+
+def broadcast_object(obj):
+    """Rank 0's picklable object on every rank (the object itself in a single process): decisions
+    taken from timings, such as a time budget's plan, must be the same on every rank."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

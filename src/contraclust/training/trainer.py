@@ -28,9 +28,13 @@ from contraclust.errors import ConfigError, TrainingDiverged
 from contraclust.methods import ClusteringMethod, get_method
 from contraclust.metrics import evaluate_clustering
 from contraclust.models import build_backbone
+from contraclust.console import progress_bar, say
 from contraclust.training import checkpoint as ckpt
+from contraclust.training.budget import BudgetKeeper, BudgetPlan, RunShape
+from contraclust.training.schedule import LearningRateSchedule
+from contraclust.training.device import autocast_context, autocast_dtype, resolve_device
 from contraclust.training.distributed import (
-    DistContext, barrier, broadcast_flag, gather, gather_objects, init_distributed,
+    DistContext, barrier, broadcast_flag, broadcast_object, gather, gather_objects, init_distributed,
 )
 
 
@@ -42,15 +46,6 @@ class TrainResult:
     epochs: int
     wall_seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def resolve_device(name: str | None) -> torch.device:
-    if name in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name} requested but CUDA is not available; use --device cpu")
-    return device
 
 
 def build_method(config: RunConfig, sample_shape: tuple[int, ...]) -> ClusteringMethod:
@@ -75,10 +70,14 @@ class Trainer:
     """Trains ``config.method`` on ``data``; writes logs and checkpoints into ``out_dir`` if given."""
 
     def __init__(self, config: RunConfig, data: Samples, out_dir: str | Path | None = None,
-                 device: str | torch.device | None = None, init_state: dict[str, torch.Tensor] | None = None):
+                 device: str | torch.device | None = None, init_state: dict[str, torch.Tensor] | None = None,
+                 started_at: float | None = None, clock: Callable[[], float] = time.monotonic):
+        """``started_at``: the ``clock()`` reading from which a time budget counts (default: now)."""
+        self.clock = clock
+        self.started_at = clock() if started_at is None else started_at
         check_data(config, data)
         self.config = config
-        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        self.device = resolve_device(device)
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.dist: DistContext = init_distributed(self.device)
@@ -99,7 +98,7 @@ class Trainer:
         if init_state is not None:
             self.method.load_initial_state(init_state)
         self.method.to(self.device)
-        self.use_channels_last = train.channels_last and self.device.type == "cuda" and data.is_image
+        self.use_channels_last = train.channels_last and data.is_image
         if self.use_channels_last:
             self.method.to(memory_format=torch.channels_last)
         if self.dist.enabled and train.sync_batchnorm:
@@ -111,7 +110,7 @@ class Trainer:
         on_cuda = self.device.type == "cuda"
         self.forward = torch.compile(self.model) if train.compile and on_cuda else self.model
         self.optimizer = _build_optimizer(config, self.method.parameters(), self.device)
-        self.autocast_dtype = _autocast_dtype(train.precision, self.device)
+        self.autocast_dtype = autocast_dtype(train.precision, self.device)
         self.augment = build_augmenter(config.augment, data.is_image)
         self.augment_views = (torch.compile(self.augment.__call__) if train.compile_augment and on_cuda
                               else self.augment)
@@ -120,12 +119,21 @@ class Trainer:
         self.order_generator = torch.Generator(device=self.device).manual_seed(train.seed)
         self.augment_generator = torch.Generator(device=self.device).manual_seed(train.seed * 1_000_003 + self.dist.rank)
         self.start_epoch = 0
+        self.start_step = 0
         self.history: list[dict[str, Any]] = []
+        optim = config.optim
+        self.schedule = LearningRateSchedule(optim.lr, train.epochs * self.steps_per_epoch,
+                                             int(optim.warmup_epochs * self.steps_per_epoch), optim.schedule,
+                                             optim.min_lr_ratio)
+        self.budget_plan: BudgetPlan | None = None
 
     # ----------------------------------------------------------------------------------- state
-    def state(self, epoch: int) -> dict[str, Any]:
+    def state(self, epoch: int, step: int) -> dict[str, Any]:
         return {
             "epoch": epoch,
+            "step": step,
+            "schedule": self.schedule.state(),
+            "budget_plan": self.budget_plan.to_dict() if self.budget_plan else None,
             "model": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "order_generator": self.order_generator.get_state(),
@@ -150,7 +158,11 @@ class Trainer:
             seed = self.config.train.seed * 1_000_003 + state["epoch"] * 7919 + self.dist.rank
             self.augment_generator.manual_seed(seed)
         self.start_epoch = int(state["epoch"])
+        self.start_step = int(state.get("step", self.start_epoch * self.steps_per_epoch))
         self.history = list(state.get("history", []))
+        if state.get("budget_plan") and self.config.train.budget_seconds:
+            self.budget_plan = BudgetPlan.from_dict(state["budget_plan"])  # a resumed run keeps its plan
+            self.schedule = LearningRateSchedule(**state["schedule"])
 
     def resume(self, path: str | Path | None = None) -> bool:
         """Continue from the newest checkpoint under ``path`` (default: this run's folder). False if none."""
@@ -165,20 +177,10 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- training
     def lr_at(self, step: int) -> float:
-        optim, total = self.config.optim, self.config.train.epochs * self.steps_per_epoch
-        warmup = int(optim.warmup_epochs * self.steps_per_epoch)
-        if step < warmup:
-            return optim.lr * (step + 1) / warmup
-        if optim.schedule == "cosine":
-            progress = (step - warmup) / max(1, total - warmup)
-            floor = optim.lr * optim.min_lr_ratio
-            return floor + (optim.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-        return optim.lr
+        return self.schedule.at(step)
 
     def autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        return autocast_context(self.autocast_dtype, self.device)
 
     def make_views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         view_a = self.augment_views(batch, self.augment_generator)
@@ -212,8 +214,9 @@ class Trainer:
         return order
 
     def fit(self, on_epoch_end: Callable[[dict[str, Any]], bool] | None = None) -> TrainResult:
-        """Train to ``config.train.epochs``. ``on_epoch_end(row)`` sees each log row and may return
-        True to stop early (after the epoch's checkpoint)."""
+        """Train to the planned step (``config.train.epochs``, or what fits ``train.budget_seconds``).
+        ``on_epoch_end(row)`` sees each log row and may return True to stop early (after the epoch's
+        checkpoint)."""
         train = self.config.train
         if self.out_dir and self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -221,35 +224,46 @@ class Trainer:
             _rewrite_log(self.out_dir / "log.csv", self.history)
         start = time.perf_counter()
         elapsed_before = self.history[-1]["wall_seconds"] if self.history else 0.0
-        bar = _progress_bar(self.steps_per_epoch * (train.epochs - self.start_epoch),
-                            enabled=train.progress and self.dist.is_main, desc=f"{self.config.method} training")
-        step = self.start_epoch * self.steps_per_epoch
+        keeper = self._budget_keeper()
+        step, epoch = self.start_step, self.start_epoch
+        bar = progress_bar(None if keeper and keeper.calibrating else self.schedule.total_steps - step,
+                           enabled=train.progress and self.dist.is_main, desc=f"{self.config.method} training")
         last_prediction: tuple[int, np.ndarray, np.ndarray] | None = None  # (epoch, labels, probabilities)
-        for epoch in range(self.start_epoch + 1, train.epochs + 1):
+        while step < self.schedule.total_steps:
+            epoch += 1
             self.model.train()
             order = self.epoch_indices()
             totals: dict[str, torch.Tensor] = {}
-            shown = 0
+            done = shown = 0
             for i in range(self.steps_per_epoch):
+                if step >= self.schedule.total_steps:
+                    break
                 global_rows = order[i * train.batch_size: (i + 1) * train.batch_size]
                 local_rows = global_rows.tensor_split(self.dist.world_size)[self.dist.rank]
                 parts = self.train_step(self.samples[local_rows], step)
                 for k, v in parts.items():
                     totals[k] = totals.get(k, 0) + v
-                step += 1
-                if (i + 1) % train.log_every == 0 or i + 1 == self.steps_per_epoch:
-                    loss_so_far = float(totals["loss"]) / (i + 1)
+                step, done = step + 1, i + 1
+                if keeper and keeper.calibrating and keeper.step_done():
+                    self._plan_budget(keeper, step)
+                    bar.set_total(self.schedule.total_steps - self.start_step)
+                if done % train.log_every == 0 or done == self.steps_per_epoch or step >= self.schedule.total_steps:
+                    loss_so_far = float(totals["loss"]) / done
                     if broadcast_flag(not math.isfinite(loss_so_far)):
                         bar.close()
                         raise TrainingDiverged(
-                            f"the loss became {loss_so_far} at epoch {epoch}, step {i + 1}; lower the learning "
+                            f"the loss became {loss_so_far} at epoch {epoch}, step {done}; lower the learning "
                             f"rate or check the data; the last good checkpoint is kept in the run folder")
+                    if keeper and not keeper.calibrating and self._guard_budget(keeper, step):
+                        bar.set_total(self.schedule.total_steps - self.start_step)
                     bar.set_postfix(epoch=epoch, loss=f"{loss_so_far:.4f}", refresh=False)
-                    bar.update(i + 1 - shown)
-                    shown = i + 1
+                    bar.update(done - shown)
+                    shown = done
+            finished = step >= self.schedule.total_steps
+            evaluation_began = self.clock()
             row = {"epoch": epoch, "lr": self.lr_at(step - 1)}
-            row.update({k: float(v) / self.steps_per_epoch for k, v in totals.items()})
-            if self.data.labels is not None and train.eval_every and (epoch % train.eval_every == 0 or epoch == train.epochs):
+            row.update({k: float(v) / max(1, done) for k, v in totals.items()})
+            if self.data.labels is not None and train.eval_every and (epoch % train.eval_every == 0 or finished):
                 last_prediction = (epoch, *self.predict())
                 row.update(evaluate_clustering(self.data.labels, last_prediction[1]))
                 bar.set_postfix(epoch=epoch, loss=f"{row['loss']:.4f}", nmi=f"{row['nmi']:.3f}", refresh=False)
@@ -257,22 +271,90 @@ class Trainer:
             self.history.append(row)
             if self.out_dir and self.dist.is_main:
                 _append_log(self.out_dir / "log.csv", row)
-                if epoch % train.checkpoint_every == 0 or epoch == train.epochs:
-                    ckpt.save_checkpoint(self.out_dir / "checkpoints", epoch, self.state(epoch))
+                if epoch % train.checkpoint_every == 0 or finished:
+                    ckpt.save_checkpoint(self.out_dir / "checkpoints", epoch, self.state(epoch, step))
             barrier()
+            if keeper:
+                keeper.exclude(self.clock() - evaluation_began)
             if on_epoch_end is not None and broadcast_flag(bool(on_epoch_end(row))):
                 break
         bar.close()
-        if last_prediction is not None and last_prediction[0] == self.history[-1]["epoch"]:
+        if last_prediction is not None and self.history and last_prediction[0] == self.history[-1]["epoch"]:
             _, labels, probabilities = last_prediction  # the last epoch was just evaluated: no second pass
         else:
             labels, probabilities = self.predict()
         metrics = evaluate_clustering(self.data.labels, labels) if self.data.labels is not None else {}
         wall = elapsed_before + time.perf_counter() - start
-        result = TrainResult(labels, probabilities, metrics, self.history[-1]["epoch"], wall, self.history)
+        result = TrainResult(labels, probabilities, metrics, epoch, wall, self.history)
         if self.out_dir and self.dist.is_main:
-            write_run_outputs(self.out_dir, result, self.data.labels, self.device)
+            write_run_outputs(self.out_dir, result, self.data.labels, self.device, self.budget_plan)
         return result
+
+    # ----------------------------------------------------------------------------------- time budget
+    def _budget_keeper(self) -> BudgetKeeper | None:
+        """A keeper when ``train.budget_seconds`` is set: fresh (calibrates first) or holding a resumed plan."""
+        budget = self.config.train.budget_seconds
+        if not budget:
+            return None
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        warmup = 3 + (5 if self.config.train.compile and self.device.type == "cuda" else 0)
+        keeper = BudgetKeeper(budget, self.started_at, self.clock, sync, warmup_steps=warmup)
+        if self.budget_plan is not None:
+            keeper.resume(self.budget_plan, self.start_step, self.history[-1]["wall_seconds"] if self.history else 0.0)
+        return keeper
+
+    def run_shape(self) -> RunShape:
+        train = self.config.train
+        return RunShape(self.steps_per_epoch, train.epochs, train.eval_every,
+                        self.data.labels is not None and train.eval_every > 0, train.checkpoint_every,
+                        _checkpoint_seconds(self.method) if self.out_dir else 0.0)
+
+    def _plan_budget(self, keeper: BudgetKeeper, step: int) -> None:
+        """Measure one evaluation, plan the steps that fit (rank 0 decides), end the schedule there."""
+        began = self.clock()
+        eval_seconds = self._time_evaluation()
+        keeper.exclude(self.clock() - began)
+        plan = keeper.make_plan(step, eval_seconds, self.run_shape()) if self.dist.is_main else None
+        self.budget_plan = broadcast_object(plan)
+        keeper.plan = self.budget_plan
+        self.schedule.refit(self.budget_plan.total_steps, step)
+        say(self.budget_plan.describe()) if self.dist.is_main else None
+
+    def _guard_budget(self, keeper: BudgetKeeper, step: int) -> bool:
+        """Re-plan when the projected end has passed the deadline (or is well ahead of a shortened plan)."""
+        before = self.budget_plan.total_steps
+        total = broadcast_object(keeper.check(step, self.run_shape()) if self.dist.is_main else None)
+        if total is None:
+            return False
+        self.budget_plan.total_steps = total
+        self.schedule.refit(total, step)
+        if self.dist.is_main:
+            how = "slower" if total < before else "faster again"
+            say(f"time budget: running {how} than planned; the run now ends at step {total} "
+                f"({total / self.steps_per_epoch:.1f} epochs)")
+        return True
+
+    @torch.no_grad()
+    def _time_evaluation(self) -> float:
+        """Seconds one evaluation of the whole data set takes, from timing one evaluation batch (twice)."""
+        n = len(self.data)
+        rows = min(n, self.config.train.eval_batch_size)
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        was_training = self.method.training
+        self.method.eval()
+        best = float("inf")
+        for _ in range(2):
+            sync()
+            began = self.clock()
+            x = self.augment.eval_view(self.samples[:rows])
+            if self.use_channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self.autocast():
+                self.method.cluster_probabilities(x).float().cpu()
+            sync()
+            best = min(best, self.clock() - began)
+        self.method.train(was_training)
+        return best * math.ceil(n / rows) / self.dist.world_size + 0.01 * n / 1000
 
     @torch.no_grad()
     def predict(self, samples: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -303,7 +385,7 @@ def predict_probabilities(method: ClusteringMethod, augment, samples: torch.Tens
 
 
 def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | None,
-                      device: torch.device = torch.device("cpu")) -> None:
+                      device: torch.device = torch.device("cpu"), plan: BudgetPlan | None = None) -> None:
     """assignments.csv (index, cluster, confidence[, label]) and metrics.json."""
     from contraclust.report.summary import peak_device_memory_mb, peak_host_memory_mb
 
@@ -313,6 +395,8 @@ def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | N
                "cluster_sizes": np.bincount(result.labels, minlength=result.probabilities.shape[1]).tolist(),
                "peak_host_memory_mb": round(peak_host_memory_mb(), 1),
                "peak_device_memory_mb": peak_device_memory_mb(device), "device": str(device)}
+    if plan is not None:
+        summary["budget_plan"] = plan.to_dict()
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
 
 
@@ -331,12 +415,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
 
 
 def _build_optimizer(config: RunConfig, params, device: torch.device) -> torch.optim.Optimizer:
@@ -377,20 +455,7 @@ def _rewrite_log(path: Path, history: list[dict[str, Any]]) -> None:
         _append_log(path, row)
 
 
-class _NoBar:
-    def set_postfix(self, *args, **kwargs) -> None:
-        pass
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, mininterval=2.0)
+def _checkpoint_seconds(module: nn.Module) -> float:
+    """A generous estimate of one checkpoint write: the weights and two optimiser moments at 100 MB/s."""
+    weights = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    return 0.05 + 3 * weights / 100e6

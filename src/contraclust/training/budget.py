@@ -1,0 +1,272 @@
+"""Time budgets: a run sized by wall-clock time instead of epochs.
+
+A budget is the wall time of the whole run, counted from when it started (for the CLI: when the
+command started, so loading the data counts). The trainer asks :class:`BudgetKeeper` three things:
+
+1. *calibration*: after a few warm-up steps (allocations, oneDNN primitives, CUDA compilation), it
+   times the next steps until the measurement is long enough to trust;
+2. *plan*: the number of steps that fit in what is left, counting the evaluations, checkpoints and a
+   reserve for the final read-out and files. The plan is whole epochs unless that would waste more
+   than a tenth of the budget; when even one epoch does not fit, the last epoch stops early.
+   The learning-rate schedule is then set to end exactly at the planned step;
+3. *guard*: over windows of at least 10 s (2% of the budget) it measures the speed and projects the
+   end. The plan keeps a margin (2% of the budget, at least 3 s) for noise. When the projection eats
+   into the time kept for the final files (the machine has slowed down: other work, thermal limits) the
+   plan is shortened to restore the margin, and the cosine re-fitted from where it stands, so the run
+   still ends in time. When the run is ahead by more than two margins again (the slowdown was brief),
+   the plan is lengthened back, never beyond the first plan. The speed judged is the slower of the
+   average since the plan and its mean with the last window.
+
+Timings differ between processes, so under torchrun rank 0 decides and broadcasts. A resumed run
+keeps the plan stored in its checkpoint. ``clock`` is injectable so tests can use a fake one.
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from contraclust.errors import ConfigError
+
+_UNITS = {"": 1, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+          "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+          "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)")
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from ``90``, ``90s``, ``10m``, ``1.5h``, ``1h30m`` or ``2 hours``; a ConfigError otherwise."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower()
+        parts = _PART.findall(raw)
+        if not raw or _PART.sub("", raw).strip() or any(unit not in _UNITS for _, unit in parts):
+            raise ConfigError(f"cannot read the duration {text!r}; write e.g. 90s, 10m, 2h or 1h30m")
+        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"a time budget must be a positive duration, got {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+@dataclass
+class BudgetPlan:
+    """What the planner decided; stored in checkpoints and ``metrics.json``."""
+
+    budget_seconds: float
+    steps_per_second: float
+    eval_seconds: float
+    total_steps: int
+    steps_per_epoch: int
+    planned_at_seconds: float
+    expected_seconds: float
+    replans: int = 0
+    first_total_steps: int = 0  # the first plan's length: a re-plan never goes beyond it
+
+    def __post_init__(self) -> None:
+        self.first_total_steps = self.first_total_steps or self.total_steps
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.total_steps / self.steps_per_epoch)
+
+    def describe(self) -> str:
+        whole = self.total_steps % self.steps_per_epoch == 0
+        epochs = f"{self.epochs} epochs" if whole else f"{self.total_steps / self.steps_per_epoch:.2f} epochs"
+        return (f"time budget {format_duration(self.budget_seconds)}: measured {self.steps_per_second:.2f} steps/s "
+                f"(one evaluation {self.eval_seconds:.1f} s) -> {epochs} ({self.total_steps} steps), expected end "
+                f"after {format_duration(self.expected_seconds)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BudgetPlan":
+        return cls(**data)
+
+
+@dataclass
+class RunShape:
+    """What the planner needs to know of the run besides time."""
+
+    steps_per_epoch: int
+    max_epochs: int
+    eval_every: int
+    evaluates: bool           # labels exist and eval_every > 0: evaluations during training
+    checkpoint_every: int
+    checkpoint_seconds: float  # 0 when nothing is written
+
+
+def evaluation_passes(first_epoch: int, total_steps: int, shape: RunShape) -> int:
+    """Evaluations from ``first_epoch`` (inclusive) to the end: the periodic ones, plus the final read-out."""
+    last_epoch = math.ceil(total_steps / shape.steps_per_epoch)
+    periodic = 0
+    if shape.evaluates:
+        periodic = sum(1 for e in range(first_epoch, last_epoch) if e % shape.eval_every == 0)
+    return periodic + 1
+
+
+def checkpoint_writes(first_epoch: int, total_steps: int, shape: RunShape) -> int:
+    if not shape.checkpoint_seconds:
+        return 0
+    last_epoch = math.ceil(total_steps / shape.steps_per_epoch)
+    return sum(1 for e in range(first_epoch, last_epoch) if e % shape.checkpoint_every == 0) + 1
+
+
+def steps_that_fit(time_left: float, step: int, step_seconds: float, eval_seconds: float, shape: RunShape) -> int:
+    """The largest total step count whose remaining work fits in ``time_left`` (at least ``step + 1``)."""
+    first_epoch = step // shape.steps_per_epoch + 1
+
+    def cost(total: int) -> float:
+        return ((total - step) * step_seconds + evaluation_passes(first_epoch, total, shape) * eval_seconds
+                + checkpoint_writes(first_epoch, total, shape) * shape.checkpoint_seconds)
+
+    low, high = step + 1, max(step + 1, shape.max_epochs * shape.steps_per_epoch)
+    if cost(low) > time_left:
+        return low
+    while low < high:  # cost grows with total: binary search for the last total that fits
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if cost(middle) <= time_left else (low, middle - 1)
+    whole = low - low % shape.steps_per_epoch
+    if whole > step and low - whole <= 0.1 * low:
+        return whole  # whole epochs, unless rounding down would waste more than a tenth
+    return low
+
+
+class BudgetKeeper:
+    """Calibrates, plans and guards one run's time budget (see the module docstring)."""
+
+    def __init__(self, budget_seconds: float, started_at: float, clock: Callable[[], float] = time.monotonic,
+                 sync: Callable[[], None] = lambda: None, warmup_steps: int = 3, min_calibration_steps: int = 5,
+                 min_calibration_seconds: float = 10.0, finish_seconds: float = 3.0,
+                 min_window_seconds: float = 10.0):
+        self.budget_seconds = budget_seconds
+        self.started_at = started_at
+        self.clock = clock
+        self.sync = sync
+        self.warmup_steps = warmup_steps
+        self.min_steps = min_calibration_steps
+        self.min_seconds = min(min_calibration_seconds, 0.03 * budget_seconds)
+        self.finish_seconds = finish_seconds
+        self.min_window = min(min_window_seconds, 0.02 * budget_seconds)
+        self.plan: BudgetPlan | None = None
+        self._calibration_steps = 0
+        self._calibration_start: float | None = None
+        self._step_seconds: float | None = None
+        self._window: tuple[float, int] | None = None
+        self._since_plan: list[float] = [0.0, 0.0]  # training seconds and steps since the plan
+        self._excluded = 0.0
+
+    # ------------------------------------------------------------------ time
+    def elapsed(self) -> float:
+        return self.clock() - self.started_at
+
+    @property
+    def margin(self) -> float:
+        """Kept back for drift: 2% of the budget, at least 3 s."""
+        return max(3.0, 0.02 * self.budget_seconds)
+
+    @property
+    def reserve(self) -> float:
+        """Kept back at planning: the final read-out's files and plot, and the margin for drift."""
+        return self.finish_seconds + self.margin
+
+    # ------------------------------------------------------------------ calibration
+    @property
+    def calibrating(self) -> bool:
+        return self.plan is None
+
+    def step_done(self) -> bool:
+        """Call after every training step until the plan is made; True when the speed is known."""
+        self._calibration_steps += 1
+        if self._calibration_steps == self.warmup_steps:
+            self.sync()
+            self._calibration_start = self.clock()
+            self._excluded = 0.0
+            return False
+        if self._calibration_start is None:
+            return False
+        measured = self._calibration_steps - self.warmup_steps
+        spent = self.clock() - self._calibration_start - self._excluded
+        enough = measured >= self.min_steps and spent >= self.min_seconds
+        if not enough and spent < 0.03 * self.budget_seconds:
+            return False
+        self.sync()
+        spent = self.clock() - self._calibration_start - self._excluded
+        self._step_seconds = max(spent, 1e-9) / measured
+        return True
+
+    def exclude(self, seconds: float) -> None:
+        """Time spent on something other than training steps (an evaluation) inside a timing window."""
+        self._excluded += seconds
+
+    def make_plan(self, step: int, eval_seconds: float, shape: RunShape) -> BudgetPlan:
+        assert self._step_seconds is not None, "make_plan needs a finished calibration"
+        now = self.elapsed()
+        time_left = self.budget_seconds - now - self.reserve
+        total = steps_that_fit(time_left, step, self._step_seconds, eval_seconds, shape)
+        first_epoch = step // shape.steps_per_epoch + 1
+        expected = (now + (total - step) * self._step_seconds
+                    + evaluation_passes(first_epoch, total, shape) * eval_seconds
+                    + checkpoint_writes(first_epoch, total, shape) * shape.checkpoint_seconds + self.finish_seconds)
+        self.plan = BudgetPlan(self.budget_seconds, 1.0 / self._step_seconds, eval_seconds, total,
+                               shape.steps_per_epoch, round(now, 3), round(expected, 3))
+        self.start_window(step)
+        return self.plan
+
+    def resume(self, plan: BudgetPlan, step: int, spent_seconds: float) -> None:
+        """Keep the plan of the run being resumed, which has already used ``spent_seconds`` of the budget."""
+        self.started_at -= spent_seconds
+        self.plan = plan
+        self._step_seconds = 1.0 / plan.steps_per_second
+        self.start_window(step)
+
+    # ------------------------------------------------------------------ guard
+    def start_window(self, step: int) -> None:
+        self._window = (self.clock(), step)
+        self._excluded = 0.0
+
+    def check(self, step: int, shape: RunShape) -> int | None:
+        """At a log point: a new total when the projected end has passed the deadline, or when a shortened
+        plan can be lengthened back; else None."""
+        if self.plan is None or self._window is None or step <= self._window[1]:
+            return None
+        began, first = self._window
+        spent = self.clock() - began - self._excluded
+        if spent < self.min_window:
+            return None
+        self._since_plan[0] += spent
+        self._since_plan[1] += step - first
+        average = self._since_plan[0] / self._since_plan[1]
+        self._step_seconds = max(average, 0.5 * (average + spent / (step - first)))
+        self.start_window(step)
+        time_left = self.budget_seconds - self.elapsed() - self.finish_seconds
+        slack = time_left - self._remaining_seconds(step, self.plan.total_steps, shape)
+        behind = slack < 0 and self.plan.total_steps > step + 1
+        ahead = slack > 2 * self.margin and self.plan.total_steps < self.plan.first_total_steps
+        if not (behind or ahead):
+            return None
+        fits = steps_that_fit(time_left - self.margin, step, self._step_seconds, self.plan.eval_seconds, shape)
+        total = min(fits, self.plan.first_total_steps) if ahead else min(fits, self.plan.total_steps - 1)
+        if total == self.plan.total_steps:
+            return None
+        self.plan.total_steps = max(total, step)
+        self.plan.replans += 1
+        return self.plan.total_steps
+
+    def _remaining_seconds(self, step: int, total: int, shape: RunShape) -> float:
+        first_epoch = step // shape.steps_per_epoch + 1
+        return ((total - step) * self._step_seconds
+                + evaluation_passes(first_epoch, total, shape) * self.plan.eval_seconds
+                + checkpoint_writes(first_epoch, total, shape) * shape.checkpoint_seconds)
