@@ -55,6 +55,45 @@ def test_c3_loads_cc_weights():
         assert torch.equal(value, c3.state_dict()[key])
 
 
+def test_cc_with_several_heads_trains_each_and_reads_out_with_the_lowest_loss():
+    from contraclust.losses import cluster_contrast, marginal_entropy_penalty, nt_xent
+
+    torch.manual_seed(0)
+    method = build("cc", cluster_heads=3)
+    outputs = method(torch.rand(16, 1, 16, 16), torch.rand(16, 1, 16, 16))
+    assert outputs["c_a"].shape == (16, 3, 4)
+    loss, parts = method.loss(outputs)
+    per_head = [cluster_contrast(outputs["c_a"][:, h], outputs["c_b"][:, h])  # the 2-D losses, one head at a time
+                + marginal_entropy_penalty(outputs["c_a"][:, h]) + marginal_entropy_penalty(outputs["c_b"][:, h])
+                for h in range(3)]
+    expected = nt_xent(outputs["z_a"], outputs["z_b"], 0.5) + torch.stack(per_head).mean()
+    assert torch.allclose(loss, expected, atol=1e-6)
+    assert torch.allclose(method.head_losses, torch.stack(per_head).detach(), atol=1e-6)  # the first update sets them
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in method.cluster_head.parameters())
+    method.head_losses.copy_(torch.tensor([3.0, 1.0, 2.0]))
+    method.eval()
+    x = torch.rand(5, 1, 16, 16)
+    assert torch.equal(method.cluster_probabilities(x), method.cluster_head(method.backbone(x))[:, 1])
+    c3 = build("c3", cluster_heads=3)
+    c3.load_initial_state(method.state_dict())  # C3 reads out with the head the CC stage chose
+    c3.eval()
+    assert torch.equal(c3.cluster_probabilities(x), method.cluster_probabilities(x))
+    with pytest.raises(ValueError, match="cluster_heads"):
+        build("cc", cluster_heads=0)
+
+
+def test_stacked_heads_compute_what_separate_heads_would():
+    from contraclust.models import ClusterHeads
+
+    heads = ClusterHeads(6, 4, 5, n_heads=3)
+    h = torch.randn(7, 6)
+    for i in range(3):
+        hidden = torch.relu(h @ heads.weight1[i] + heads.bias1[i])
+        expected = torch.softmax(hidden @ heads.weight2[i] + heads.bias2[i], dim=1)
+        assert torch.allclose(heads(h)[:, i], expected, atol=1e-6)
+
+
 def test_clc_queue_fills_and_balances_large_k():
     method = build("clc", k=50, sinkhorn_queue=64)
     for _ in range(3):

@@ -1,6 +1,7 @@
 """The method registry. A new method is one file with a ``ClusteringMethod`` subclass and one line here."""
 from __future__ import annotations
 
+from contraclust.config import register_method_options
 from contraclust.errors import ConfigError
 from contraclust.methods.base import ClusteringMethod, MethodOptions
 from contraclust.methods.c3 import C3
@@ -14,6 +15,10 @@ METHODS: dict[str, type[ClusteringMethod]] = {
     DRC.name: DRC,
     CLC.name: CLC,
 }
+
+
+for _name, _method in METHODS.items():
+    register_method_options(_name, _method.Options)
 
 
 def get_method(name: str) -> type[ClusteringMethod]:

@@ -7,16 +7,23 @@ import torch
 
 from contraclust.losses import cluster_contrast, marginal_entropy_penalty, nt_xent
 from contraclust.methods.base import ClusteringMethod, MethodOptions
-from contraclust.models import ClusterHead, InstanceHead
+from contraclust.models import ClusterHead, ClusterHeads, InstanceHead
 
 
 @dataclass
 class CCOptions(MethodOptions):
-    """CC's loss settings: tau_I = 0.5, tau_C = 1.0, entropy weight 1 (official code)."""
+    """CC's loss settings: tau_I = 0.5, tau_C = 1.0, entropy weight 1 (official code).
+
+    ``cluster_heads`` (ours, not CC's; SCAN's device): H cluster heads on the one backbone, each with
+    its own cluster loss (the backbone gets their mean); the head whose cluster loss has the lowest
+    running mean reads out. CC's cluster head settles on a partition early, while the features are
+    still poor, and sometimes on a poor one (a catch-all cluster, two digits merged); heads started
+    apart settle apart, and the lowest loss picks a good one. 1 (default) is CC as published."""
 
     tau_instance: float = 0.5
     tau_cluster: float = 1.0
     entropy_weight: float = 1.0
+    cluster_heads: int = 1
 
 
 class CC(ClusteringMethod):
@@ -24,33 +31,57 @@ class CC(ClusteringMethod):
 
     L = L_ins + L_clu with L_clu = contrast over columns + sum over views (log K - H(p_view))
     (spec 1.2; the log K constant is kept as in the official code). Read-out: argmax of the cluster
-    head on the un-augmented image (spec 1.6).
+    head on the un-augmented image (spec 1.6); with several heads, of the selected one.
     """
 
     name = "cc"
     summary = "Contrastive Clustering (Li et al. 2021): instance + cluster contrast with an entropy term"
     Options = CCOptions
+    LOSS_MOMENTUM = 0.99  # running mean of each head's cluster loss, for choosing the read-out head
 
     def __init__(self, backbone, n_clusters, options: CCOptions, model_cfg):
         super().__init__(backbone, n_clusters, options, model_cfg)
-        dim = backbone.out_dim
+        if options.cluster_heads < 1:
+            raise ValueError(f"method.cluster_heads must be at least 1, got {options.cluster_heads}")
+        dim, heads = backbone.out_dim, options.cluster_heads
         self.instance_head = InstanceHead(dim, model_cfg.feature_dim, model_cfg.head_hidden)
-        self.cluster_head = ClusterHead(dim, n_clusters, model_cfg.head_hidden)
+        self.cluster_head = (ClusterHead(dim, n_clusters, model_cfg.head_hidden) if heads == 1
+                             else ClusterHeads(dim, n_clusters, model_cfg.head_hidden, heads))
+        if heads > 1:
+            self.register_buffer("head_losses", torch.zeros(heads))
+            self.register_buffer("head_updates", torch.zeros((), dtype=torch.long))
+
+    @property
+    def selected_head(self) -> int:
+        """The head that reads out: the one whose cluster loss has the lowest running mean."""
+        return int(self.head_losses.argmin()) if self.options.cluster_heads > 1 else 0
 
     def forward(self, view_a, view_b):
         h_a, h_b = self.encode_pair(view_a, view_b)
         return {
             "z_a": self.instance_head(h_a), "z_b": self.instance_head(h_b),
-            "c_a": self.cluster_head(h_a), "c_b": self.cluster_head(h_b),
+            "c_a": self.cluster_head(h_a), "c_b": self.cluster_head(h_b),  # (N, K), or (N, H, K) for H heads
         }
 
     def loss(self, outputs):
         opts = self.options
         instance = nt_xent(outputs["z_a"], outputs["z_b"], opts.tau_instance)
-        contrast = cluster_contrast(outputs["c_a"], outputs["c_b"], opts.tau_cluster)
-        entropy = marginal_entropy_penalty(outputs["c_a"]) + marginal_entropy_penalty(outputs["c_b"])
+        c_a, c_b = outputs["c_a"], outputs["c_b"]
+        if c_a.ndim == 3:  # H heads: one cluster loss each, (H, N, K)
+            c_a, c_b = c_a.transpose(0, 1), c_b.transpose(0, 1)
+        contrast = cluster_contrast(c_a, c_b, opts.tau_cluster)
+        entropy = marginal_entropy_penalty(c_a) + marginal_entropy_penalty(c_b)
         cluster = contrast + opts.entropy_weight * entropy
-        return instance + cluster, {"instance": instance, "cluster": contrast, "entropy": entropy}
+        if cluster.ndim and self.training:
+            self._track_head_losses(cluster.detach())
+        return instance + cluster.mean(), {"instance": instance, "cluster": contrast.mean(), "entropy": entropy.mean()}
+
+    @torch.no_grad()
+    def _track_head_losses(self, losses: torch.Tensor) -> None:
+        momentum = self.LOSS_MOMENTUM if int(self.head_updates) else 0.0
+        self.head_losses.mul_(momentum).add_((1 - momentum) * losses)
+        self.head_updates.add_(1)
 
     def cluster_probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        return self.cluster_head(self.backbone(x))
+        probabilities = self.cluster_head(self.backbone(x))
+        return probabilities[:, self.selected_head] if probabilities.ndim == 3 else probabilities

@@ -1,5 +1,5 @@
 """Backbones and projection heads."""
 from contraclust.models.backbones import BACKBONES, MLP, ResNet, SmallCNN, build_backbone
-from contraclust.models.heads import ClusterHead, InstanceHead
+from contraclust.models.heads import ClusterHead, ClusterHeads, InstanceHead
 
-__all__ = ["BACKBONES", "MLP", "ClusterHead", "InstanceHead", "ResNet", "SmallCNN", "build_backbone"]
+__all__ = ["BACKBONES", "MLP", "ClusterHead", "ClusterHeads", "InstanceHead", "ResNet", "SmallCNN", "build_backbone"]

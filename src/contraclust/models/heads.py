@@ -34,3 +34,25 @@ class ClusterHead(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.net(h).float(), dim=1)
+
+
+class ClusterHeads(nn.Module):
+    """H independent cluster heads D->hidden->K (each as ``ClusterHead``) evaluated as one batched
+    product; ``forward`` returns the (N, H, K) softmax assignments, rows first so that gathering over
+    processes concatenates samples. Each head is initialised as ``nn.Linear`` initialises."""
+
+    def __init__(self, in_dim: int, n_clusters: int, hidden: int | None, n_heads: int):
+        super().__init__()
+        hidden = hidden or in_dim
+        layers = [(nn.Linear(in_dim, hidden), nn.Linear(hidden, n_clusters)) for _ in range(n_heads)]
+        self.weight1 = nn.Parameter(torch.stack([first.weight.T for first, _ in layers]).detach())
+        self.bias1 = nn.Parameter(torch.stack([first.bias for first, _ in layers]).detach()[:, None])
+        self.weight2 = nn.Parameter(torch.stack([second.weight.T for _, second in layers]).detach())
+        self.bias2 = nn.Parameter(torch.stack([second.bias for _, second in layers]).detach()[:, None])
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        hidden = torch.relu(torch.baddbmm(self.bias1, h.expand(self.weight1.shape[0], *h.shape), self.weight1))
+        return torch.baddbmm(self.bias2, hidden, self.weight2).transpose(0, 1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(h).float(), dim=-1)
