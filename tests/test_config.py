@@ -42,9 +42,10 @@ def test_switching_method_keeps_the_schedule_and_uses_method_defaults():
     for method in METHODS:
         config = build_config(method)
         assert config.method == method and type(config.method_options) is METHODS[method].Options
-    assert build_config("c3").preset == "mnist5k-cpu-c3"
+    assert build_config("c3", "mnist5k-cpu").preset == "mnist5k-cpu-c3"
     assert build_config("c3", "cifar10-fast").method_options.cc_stage_preset == "cifar10-fast"
-    assert build_config("drc").preset == "mnist5k-cpu"
+    assert build_config("drc", "mnist5k-cpu").preset == "mnist5k-cpu"
+    assert build_config("c3").method_options.cc_stage_preset == "auto"
 
 
 def test_validation_errors():

@@ -1,6 +1,7 @@
 """scikit-learn style estimator: ``ContrastiveClustering(n_clusters=10).fit(X).labels_``."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +13,35 @@ from contraclust.config import RunConfig, config_from_dict
 from contraclust.data import FeatureSet, ImageSet, Samples, from_array, load_data
 from contraclust.errors import ConfigError, DataError
 from contraclust.metrics import evaluate_clustering
-from contraclust.presets import build_config
+from contraclust.presets import build_config, get_preset
+from contraclust.recipes.auto import DataProfile, DeviceProfile, max_image_size
 from contraclust.training import build_method, predict_probabilities, resolve_device
 from contraclust.training.stages import fit_run
 from contraclust.training.checkpoint import load_checkpoint
+from contraclust.training.device import autocast_context, autocast_dtype
 
 
 class ContrastiveClustering:
     """Cluster images or feature vectors with a contrastive method (cc, c3, drc, clc).
 
-    Parameters mirror the CLI: ``method``, ``preset`` (default: chosen from the data), ``epochs``,
-    ``batch_size``, ``device`` ("auto", "cpu", "cuda"), ``random_state`` (the seed), ``out_dir``
-    (logs and checkpoints; none by default) and ``overrides`` (dotted ``section.field=value``).
+    Parameters mirror the CLI: ``method`` (default: the recipe's), ``preset`` (default: ``auto``,
+    chosen from the data and the device), ``budget`` (wall time, seconds or "10m"; default: auto's
+    10 minutes on a CPU, 30 on a GPU), ``epochs`` (fixed length instead of a budget), ``batch_size``,
+    ``device`` ("auto", "cpu", "cuda"), ``random_state`` (the seed), ``out_dir`` (logs and
+    checkpoints; none by default) and ``overrides`` (dotted ``section.field=value``).
 
     After ``fit``: ``labels_`` (N,), ``probabilities_`` (N, K), ``metrics_`` (NMI/ACC/ARI when
-    labels were given), ``config_``, ``history_``.
+    labels were given), ``config_``, ``history_``, ``budget_plan_`` (the time plan, when budgeted).
     """
 
-    def __init__(self, n_clusters: int = 10, method: str = "cc", preset: str | None = None,
-                 epochs: int | None = None, batch_size: int | None = None, device: str | None = "auto",
-                 random_state: int | None = None, out_dir: str | Path | None = None,
+    def __init__(self, n_clusters: int = 10, method: str | None = None, preset: str | None = None,
+                 budget: float | str | None = None, epochs: int | None = None, batch_size: int | None = None,
+                 device: str | None = "auto", random_state: int | None = None, out_dir: str | Path | None = None,
                  overrides: list[str] | None = None, init: str | Path | None = None, progress: bool = True):
         self.n_clusters = n_clusters
         self.method = method
         self.preset = preset
+        self.budget = budget
         self.epochs = epochs
         self.batch_size = batch_size
         self.device = device
@@ -46,8 +52,8 @@ class ContrastiveClustering:
         self.progress = progress
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("n_clusters", "method", "preset", "epochs", "batch_size", "device",
-                                              "random_state", "out_dir", "overrides", "init", "progress")}
+        return {k: getattr(self, k) for k in ("n_clusters", "method", "preset", "budget", "epochs", "batch_size",
+                                              "device", "random_state", "out_dir", "overrides", "init", "progress")}
 
     def set_params(self, **params: Any) -> "ContrastiveClustering":
         for key, value in params.items():
@@ -57,12 +63,20 @@ class ContrastiveClustering:
         return self
 
     def fit(self, X: Any, y: np.ndarray | None = None) -> "ContrastiveClustering":
-        data = as_samples(X, y)
-        config = build_config(self.method, self.preset, str(X) if isinstance(X, (str, Path)) else None, data.is_image,
-                              self.n_clusters, self.epochs, self.batch_size, self.random_state,
-                              (self.overrides or []) + ([] if self.progress else ["train.progress=false"]),
-                              data.sample_shape)
-        trainer, result = fit_run(config, data, Path(self.out_dir) if self.out_dir else None, self.device, self.init)
+        started_at = time.monotonic()
+        device = resolve_device(self.device)
+        auto = self.preset in (None, "auto")
+        max_size = max_image_size(DeviceProfile.of(device)) if auto else get_preset(self.preset).augment.size
+        data = as_samples(X, y, max_size)
+        config = build_config(self.method, self.preset, data=str(X) if isinstance(X, (str, Path)) else None,
+                              profile=DataProfile.of(data) if auto else None, device=device,
+                              n_clusters=self.n_clusters, epochs=self.epochs, budget=self.budget,
+                              batch_size=self.batch_size, seed=self.random_state,
+                              overrides=(self.overrides or []) + ([] if self.progress else ["train.progress=false"]),
+                              init=self.init is not None)
+        trainer, result = fit_run(config, data, Path(self.out_dir) if self.out_dir else None, device, self.init,
+                                  started_at=started_at)
+        self.budget_plan_ = trainer.budget_plan.to_dict() if trainer.budget_plan else None
         self.config_: RunConfig = config
         self.model_ = trainer.method
         self.labels_ = result.labels
@@ -91,12 +105,13 @@ class ContrastiveClustering:
             raise ConfigError("this ContrastiveClustering instance is not fitted yet; call fit first")
 
 
-def as_samples(X: Any, y: np.ndarray | None = None) -> Samples:
-    """Accept an ImageSet/FeatureSet, an array (images or feature vectors), a tensor, or a data path/name."""
+def as_samples(X: Any, y: np.ndarray | None = None, max_size: int | None = None) -> Samples:
+    """Accept an ImageSet/FeatureSet, an array (images or feature vectors), a tensor, or a data path/name
+    (folders of images larger than ``max_size`` are shrunk to it)."""
     if isinstance(X, (ImageSet, FeatureSet)):
         return X
     if isinstance(X, (str, Path)):
-        return load_data(X)
+        return load_data(X, max_size=max_size)
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     return from_array(np.asarray(X), None if y is None else np.asarray(y))
@@ -115,10 +130,14 @@ def load_model(checkpoint: str | Path, sample_shape: tuple[int, ...]) -> tuple[t
 
 
 def _predict(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None):
+    """Probabilities under the same precision and memory format as the run's own evaluations."""
     dev = resolve_device(device)
-    method.to(dev)
+    channels_last = config.train.channels_last and data.is_image
+    method.to(dev, memory_format=torch.channels_last) if channels_last else method.to(dev)
     augment = build_augmenter(config.augment, data.is_image)
-    return predict_probabilities(method, augment, data.tensor.to(dev), config.train.eval_batch_size)
+    dtype = autocast_dtype(config.train.precision, dev)
+    return predict_probabilities(method, augment, data.tensor.to(dev), config.train.eval_batch_size,
+                                 lambda: autocast_context(dtype, dev), channels_last)
 
 
 def predict_checkpoint(checkpoint: str | Path, data: Samples, device: str | None = "auto"):

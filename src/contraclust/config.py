@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -76,11 +77,15 @@ class OptimConfig:
 class TrainConfig:
     """Loop settings. ``checkpoint_every``/``eval_every`` count epochs; ``log_every`` counts steps.
 
-    ``precision``: auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16. ``compile`` and
-    ``compile_augment`` apply ``torch.compile`` on CUDA only. ``batch_size`` is the global batch,
-    split over torchrun processes."""
+    ``budget_seconds``: 0 runs ``epochs``; above 0 the run, from its start to its files, is sized to
+    end within that many seconds (measured speed; ``epochs`` becomes the most it may run; see
+    ``training/budget.py``). ``precision``: auto (bf16 autocast on CUDA, and on CPUs with native bf16
+    kernels; else fp32), fp32 or bf16. ``channels_last`` applies to images on every device.
+    ``compile`` and ``compile_augment`` apply ``torch.compile`` on CUDA only. ``batch_size`` is the
+    global batch, split over torchrun processes."""
 
     epochs: int = 1000
+    budget_seconds: float = 0.0
     batch_size: int = 256
     drop_last: bool = True
     seed: int = 42
@@ -98,7 +103,8 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
-    """Everything that defines a run: which method, how many clusters, and each part's settings."""
+    """Everything that defines a run: which method, how many clusters, and each part's settings.
+    ``recipe``: for the ``auto`` preset, the data and device it was chosen for and each choice's reason."""
 
     method: str = "cc"
     n_clusters: int = 10
@@ -109,11 +115,10 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     method_options: Any = None
     preset: str = ""
+    recipe: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.method_options is None or isinstance(self.method_options, dict):
-            from contraclust.methods import method_options_class
-
             cls = method_options_class(self.method)
             self.method_options = _build(cls, self.method_options or {}, "method")
 
@@ -128,6 +133,9 @@ class RunConfig:
             raise ConfigError(f"the number of clusters must be at least 2, got {self.n_clusters}")
         if self.train.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.train.epochs}")
+        if not (self.train.budget_seconds >= 0 and math.isfinite(self.train.budget_seconds)):
+            raise ConfigError(f"train.budget_seconds must be 0 (no budget) or a positive number of seconds, "
+                              f"got {self.train.budget_seconds}")
         if self.train.batch_size < 2:
             raise ConfigError(f"batch size must be at least 2, got {self.train.batch_size}")
         if self.train.precision not in ("auto", "fp32", "bf16"):
@@ -137,6 +145,22 @@ class RunConfig:
             raise ConfigError(f"augment.crop_scale must satisfy 0 < low <= high <= 1, got {self.augment.crop_scale}")
         if self.augment.jitter_order not in ("random", "fixed"):
             raise ConfigError("augment.jitter_order must be random or fixed")
+
+
+# Each method's options dataclass, by method name. ``contraclust.methods`` fills it as it registers the
+# methods (importing any part of the package imports it), so this module never imports the methods,
+# which import this one for ModelConfig.
+_METHOD_OPTIONS: dict[str, type] = {}
+
+
+def register_method_options(name: str, options_class: type) -> None:
+    _METHOD_OPTIONS[name] = options_class
+
+
+def method_options_class(name: str) -> type:
+    if name not in _METHOD_OPTIONS:
+        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(_METHOD_OPTIONS)}")
+    return _METHOD_OPTIONS[name]
 
 
 def config_from_dict(data: dict[str, Any]) -> RunConfig:

@@ -1,5 +1,8 @@
 """Named presets: typed RunConfigs per paper and data set. ``get_preset(name)`` returns a fresh copy.
 
+When no preset is named, ``build_config`` uses the ``auto`` recipe (``recipes/auto.py``), chosen
+from the data and the device and sized by a time budget; a named preset is used exactly as written.
+
 ``cc-paper-*`` follow CC's official settings (spec section 1.3-1.4: ResNet-34, ImageNet stem, 224 px,
 batch 256, Adam 3e-4, 1000 epochs, jitter strength s and blur per data set). ``mnist5k-cpu`` is
 the embedded default, designed to finish in minutes on two CPU cores (see README for the curve it
@@ -9,9 +12,13 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
+
 from contraclust.config import AugmentConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from contraclust.errors import ConfigError
 from contraclust.methods.c3 import C3Options
+from contraclust.recipes.auto import DataProfile, DeviceProfile, auto_recipe
+from contraclust.training.budget import parse_duration
 
 # CC's per-data-set augmentation strength and blur (spec 1.3) and cluster counts (spec 1.5).
 CC_PAPER_DATASETS = {
@@ -146,42 +153,47 @@ def get_preset(name: str) -> RunConfig:
     return PRESETS[name][0]()
 
 
-def default_preset_for(data: str | None, is_image: bool = True, sample_shape: tuple[int, ...] | None = None) -> str:
-    """The preset used when none is named: features-cpu for vectors; mnist5k-cpu for MNIST-5k, the
-    sklearn digits and other small grey images (1 channel, at most 32 px); else CC's CIFAR-10 setting."""
-    if not is_image:
-        return "features-cpu"
-    small_grey = sample_shape is not None and sample_shape[0] == 1 and max(sample_shape[1:]) <= 32
-    if data in (None, "mnist5k", "digits") or small_grey:
-        return "mnist5k-cpu"
-    return "cc-paper-cifar10"
+MNIST5K_PROFILE = DataProfile("mnist5k", 5000, True, channels=1, size=28, labelled=True)
 
 
-def build_config(method: str | None = None, preset: str | None = None, data: str | None = None,
-                 is_image: bool = True, n_clusters: int | None = None, epochs: int | None = None,
+def build_config(method: str | None = None, preset: str | None = None, *, data: str | None = None,
+                 profile: DataProfile | None = None, device: str | torch.device | None = None,
+                 n_clusters: int | None = None, epochs: int | None = None, budget: float | str | None = None,
                  batch_size: int | None = None, seed: int | None = None,
-                 overrides: list[str] | None = None, sample_shape: tuple[int, ...] | None = None) -> RunConfig:
+                 overrides: list[str] | None = None, init: bool = False) -> RunConfig:
     """The one place where a run's config is resolved, for the CLI and the Python API alike.
 
-    Order: the preset (named, or the default for the data), then a switch of method (keeping the
-    preset's data, model and schedule, with the new method's default options), then the explicit
-    arguments, then dotted ``overrides``.
+    Order: the named preset, or else the ``auto`` recipe for ``profile`` (the data; MNIST-5k's when
+    not given) on ``device``; then a switch of method (keeping the preset's data, model and schedule,
+    with the new method's default options); then the explicit arguments, then dotted ``overrides``.
+    ``epochs`` wins over a budget: given alone it turns the budget off. ``init``: the run starts from
+    given weights, so a C3 run has no CC stage and its ``epochs`` are the C3 stage's alone.
     """
     from contraclust.config import apply_overrides
     from contraclust.methods import method_options_class
 
-    base = preset or default_preset_for(data, is_image, sample_shape)
-    config = get_preset(METHOD_VARIANTS.get((base, method), base))
-    if method and method != config.method:
-        config.method = method
-        config.method_options = method_options_class(method)()
-    if isinstance(config.method_options, C3Options) and not config.method_options.cc_stage_preset:
-        config.method_options.cc_stage_preset = base  # C3's CC stage uses the preset this run came from
+    k = n_clusters if n_clusters is not None else 10
+    if preset in (None, "auto"):
+        from contraclust.training.device import resolve_device
+
+        config = auto_recipe(profile or MNIST5K_PROFILE, DeviceProfile.of(resolve_device(device)), k, method)
+    else:
+        config = get_preset(METHOD_VARIANTS.get((preset, method), preset))
+        if method and method != config.method:
+            config.method = method
+            config.method_options = method_options_class(method)()
+        if isinstance(config.method_options, C3Options) and not config.method_options.cc_stage_preset:
+            config.method_options.cc_stage_preset = preset  # C3's CC stage uses the preset this run came from
     config.data = data if data is not None else config.data
     if n_clusters is not None:
         config.n_clusters = n_clusters
+    if budget is not None:
+        config.train.budget_seconds = parse_duration(budget)
     if epochs is not None:
         config.train.epochs = epochs
+        config.train.budget_seconds = 0.0
+        if not init:
+            _split_auto_c3_epochs(config)
     if batch_size is not None:
         config.train.batch_size = batch_size
     if seed is not None:
@@ -189,3 +201,12 @@ def build_config(method: str | None = None, preset: str | None = None, data: str
     apply_overrides(config, overrides or [])
     config.validate()
     return config
+
+
+def _split_auto_c3_epochs(config: RunConfig) -> None:
+    """For ``auto`` C3 runs ``epochs`` is the length of both stages together, split as the budget is."""
+    opts = config.method_options
+    if config.preset == "auto" and isinstance(opts, C3Options) and not opts.cc_stage_epochs:
+        total = config.train.epochs
+        opts.cc_stage_epochs = max(1, round(total * opts.cc_stage_budget_fraction))
+        config.train.epochs = max(1, total - opts.cc_stage_epochs)

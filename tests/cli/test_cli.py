@@ -63,8 +63,8 @@ def test_bad_override_and_resume_without_run(tmp_path):
 def test_fit_evaluate_predict_round_trip(tmp_path):
     data = mnist_subset(tmp_path / "d.npz", 400)
     run = tmp_path / "run"
-    fit = run_cli("fit", "--data", str(data), "--epochs", "2", "--batch-size", "100", "--out", str(run),
-                  "--device", "cpu", "--seed", "1", "--no-progress", *tiny_args())
+    fit = run_cli("fit", "--data", str(data), "--method", "cc", "--epochs", "2", "--batch-size", "100", "--out",
+                  str(run), "--device", "cpu", "--seed", "1", "--no-progress", *tiny_args())
     assert fit.returncode == 0, fit.stderr
     assert "NMI" in fit.stdout and "ACC" in fit.stdout and "ARI" in fit.stdout
     metrics = json.loads((run / "metrics.json").read_text())
@@ -91,3 +91,40 @@ def test_views_picture(tmp_path):
     result = run_cli("views", "--output", str(tmp_path / "v.png"), "-n", "4")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "v.png").stat().st_size > 1000
+
+
+def test_fit_with_a_budget_plans_and_reports(tmp_path):
+    data = mnist_subset(tmp_path / "d.npz", 400)
+    run = tmp_path / "run"
+    fit = run_cli("fit", "--data", str(data), "--budget", "20s", "--out", str(run), "--device", "cpu",
+                  "--no-progress", *tiny_args())
+    assert fit.returncode == 0, fit.stderr
+    assert "auto recipe for d (400 grey 28 px images)" in fit.stderr
+    plans = [line for line in fit.stderr.splitlines() if line.startswith("time budget ") and ": measured" in line]
+    assert len(plans) == 2, fit.stderr  # the CC stage (17 s of the 20), then the C3 stage
+    assert plans[0].startswith("time budget 17 s") and plans[1].startswith("time budget 20 s")
+    metrics = json.loads((run / "metrics.json").read_text())
+    cc_stage = json.loads((run / "cc-stage" / "metrics.json").read_text())
+    assert metrics["budget_plan"]["budget_seconds"] == 20
+    assert cc_stage["budget_plan"]["budget_seconds"] == pytest.approx(20 * 0.85)
+    assert json.loads((run / "config.json").read_text())["train"]["budget_seconds"] == 20
+
+
+def test_bad_budget_is_one_line(tmp_path):
+    assert_one_line_error(run_cli("fit", "--budget", "soon", "--out", str(tmp_path / "r")), "duration")
+    assert_one_line_error(run_cli("fit", "--budget=-3m", "--out", str(tmp_path / "r")), "duration")
+
+
+def test_presets_shows_the_auto_recipe_for_data(tmp_path):
+    folder = tmp_path / "photos" / "a"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (80, 60, 3), dtype=np.uint8)).save(folder / f"{i}.jpg")
+    shown = run_cli("presets", "--data", str(tmp_path / "photos"), "--device", "cpu", "-k", "2")
+    assert shown.returncode == 0, shown.stderr
+    assert "auto recipe for photos (4 colour 80 px images)" in shown.stdout
+    assert "augment.size: 32 px: 80 px images shrunk" in shown.stdout
+    assert "model.backbone: small_cnn" in shown.stdout and "=> c3" in shown.stdout
+    listed = run_cli("presets")
+    assert "auto" in listed.stdout and "cc-paper-cifar10" in listed.stdout

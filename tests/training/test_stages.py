@@ -30,11 +30,12 @@ def test_c3_without_init_runs_the_cc_stage_first(tmp_path):
 
 def test_c3_from_init_checkpoint(tmp_path):
     data = mnist_subset(tmp_path / "d.npz", 400)
-    cc = run_cli("fit", "--data", str(data), "--epochs", "1", "--batch-size", "100", "--device", "cpu",
-                 "--out", str(tmp_path / "cc"), "--no-progress", *tiny_args())
+    cc = run_cli("fit", "--data", str(data), "--method", "cc", "--epochs", "1", "--batch-size", "100", "--device",
+                 "cpu", "--out", str(tmp_path / "cc"), "--no-progress", *tiny_args())
     assert cc.returncode == 0, cc.stderr
     c3 = run_cli("fit", "--data", str(data), "--method", "c3", "--init", str(tmp_path / "cc"), "--epochs", "1",
                  "--batch-size", "100", "--device", "cpu", "--out", str(tmp_path / "c3"), "--no-progress",
                  *tiny_args())
     assert c3.returncode == 0, c3.stderr
-    assert "CC stage" not in c3.stderr and not (tmp_path / "c3" / "cc-stage").exists()
+    assert "training the CC stage first" not in c3.stderr and not (tmp_path / "c3" / "cc-stage").exists()
+    assert json.loads((tmp_path / "c3" / "metrics.json").read_text())["epochs"] == 1  # --epochs is C3's alone

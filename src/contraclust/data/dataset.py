@@ -39,12 +39,14 @@ class _SampleSet:
 
 @dataclass
 class ImageSet(_SampleSet):
-    """A labelled-or-unlabelled set of images held as a uint8 (N, C, H, W) tensor."""
+    """A labelled-or-unlabelled set of images held as a uint8 (N, C, H, W) tensor. ``native_size``: the
+    larger side of the files before a reader shrank them (the median over files; 0: as held)."""
 
     images: torch.Tensor
     labels: np.ndarray | None = None
     name: str = "images"
     class_names: list[str] = field(default_factory=list)
+    native_size: int = 0
     is_image = True
 
     def __post_init__(self) -> None:

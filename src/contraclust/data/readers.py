@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from contraclust.console import progress_iter
 from contraclust.data.dataset import FeatureSet, ImageSet, Samples
 from contraclust.errors import DataError
 
@@ -100,12 +101,15 @@ def read_array_file(path: str | Path) -> Samples:
 def read_image_folder(
     root: str | Path,
     size: int | None = None,
-    channels: int = 3,
+    channels: int | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
     max_size: int | None = None,
 ) -> ImageSet:
     """Read every image under ``root`` (class sub-folders give labels; a flat folder gives none).
+
+    ``channels``: 3 (RGB) or 1 (grey); None keeps the data's own: grey when every image is grey,
+    whether stored as a grey file or as RGB with equal channels (JPEG's chroma noise allowed), else RGB.
 
     ``size``: resize every image to ``size`` x ``size`` (bilinear). With ``size=None`` images keep
     their common size, except that images larger than ``max_size`` are shrunk to it, and a folder
@@ -117,24 +121,28 @@ def read_image_folder(
 
     root = Path(root)
     files, labels, classes = _list_image_folder(root)
-    cache_file = _cache_path(root, files, f"{size}/{max_size}", channels, cache_dir)
+    cache_file = _cache_path(root, files, f"{size}/{max_size}", channels or "auto", cache_dir)
     if cache_file is not None and cache_file.exists():
         with np.load(cache_file) as cached:
             images, cached_labels = cached["images"], cached["labels"]
-        return ImageSet(torch.from_numpy(images), cached_labels if classes else None, root.name, classes)
+            native = int(cached["native_size"]) if "native_size" in cached.files else 0
+        return ImageSet(torch.from_numpy(images), cached_labels if classes else None, root.name, classes, native)
 
-    mode = "RGB" if channels == 3 else "L"
-    decoded = []
-    iterator = _progress(files, f"decoding {root.name}", progress)
+    mode = "L" if channels == 1 else "RGB"
+    decoded, sides = [], []
+    all_grey = channels is None
+    iterator = progress_iter(files, f"decoding {root.name}", progress)
     for file in iterator:
         try:
             with Image.open(file) as img:
+                sides.append(max(img.size))
                 img = img.convert(mode)
                 too_large = max_size is not None and max(img.size) > max_size
                 target = size or (max_size if too_large else None)
                 if target is not None and img.size != (target, target):
                     img = img.resize((target, target), Image.BILINEAR)
                 decoded.append(np.asarray(img, dtype=np.uint8))
+                all_grey = all_grey and looks_grey(decoded[-1])
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise DataError(f"corrupt or unreadable image file {file}: {exc}") from None
     if len({arr.shape for arr in decoded}) > 1:
@@ -142,12 +150,25 @@ def read_image_folder(
         decoded = [arr if arr.shape[:2] == (side, side)
                    else np.asarray(Image.fromarray(arr).resize((side, side), Image.BILINEAR)) for arr in decoded]
     images = np.stack(decoded)
+    if all_grey and images.ndim == 4:
+        images = np.rint(images.mean(axis=3)).astype(np.uint8)
     images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
     images = np.ascontiguousarray(images)
     label_array = np.asarray(labels, dtype=np.int64)
+    native = int(np.median(sides))
     if cache_file is not None:
-        _atomic_savez(cache_file, images=images, labels=label_array)
-    return ImageSet(torch.from_numpy(images), label_array if classes else None, root.name, classes)
+        _atomic_savez(cache_file, images=images, labels=label_array, native_size=np.array(native))
+    return ImageSet(torch.from_numpy(images), label_array if classes else None, root.name, classes, native)
+
+
+def looks_grey(image: np.ndarray) -> bool:
+    """True for an (H, W) image, or an (H, W, 3) one whose channels agree up to JPEG's chroma noise
+    (mean channel difference under 1 level and 99.5% of pixels within 12 levels)."""
+    if image.ndim == 2 or image.shape[-1] == 1:
+        return True
+    rgb = image.astype(np.int16)
+    spread = np.maximum(np.abs(rgb[..., 0] - rgb[..., 1]), np.abs(rgb[..., 1] - rgb[..., 2]))
+    return bool(spread.mean() < 1.0 and np.quantile(spread, 0.995) <= 12)
 
 
 def read_cifar(root: str | Path, coarse: bool = True) -> ImageSet:
@@ -239,7 +260,7 @@ def load_data(spec: str | Path | None = None, image_size: int | None = None, cha
     if (path / "data_batch_1").exists() or (path / "cifar-10-batches-py").is_dir() \
             or (path / "cifar-100-python").is_dir() or (path / "train").is_file():
         return read_cifar(path)
-    return read_image_folder(path, size=image_size, channels=channels or 3, cache_dir=cache_dir, progress=progress,
+    return read_image_folder(path, size=image_size, channels=channels, cache_dir=cache_dir, progress=progress,
                              max_size=max_size)
 
 
@@ -282,7 +303,7 @@ def _list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, class_names
 
 
-def _cache_path(root: Path, files: list[Path], size: str, channels: int,
+def _cache_path(root: Path, files: list[Path], size: str, channels: int | str,
                 cache_dir: str | Path | None) -> Path | None:
     if os.environ.get("CONTRACLUST_NO_CACHE"):
         return None
@@ -311,11 +332,3 @@ def _labels(labels: np.ndarray | None, name: str) -> np.ndarray | None:
     if not np.issubdtype(arr.dtype, np.integer):
         raise DataError(f"{name}: labels must be integers, got {arr.dtype}")
     return arr.astype(np.int64)
-
-
-def _progress(items, desc: str, enabled: bool):
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=desc, unit="img", leave=False, mininterval=1.0, disable=None)  # only on a terminal

@@ -1,16 +1,20 @@
 """Fitting with an optional initial stage: C3 is a fine-tuning stage after CC (spec 2.1, 2.6).
 
 ``fit_run`` is what the CLI and the Python API both call: it loads initial weights (``init``), or
-for C3 without them first trains (or resumes, or reuses) a CC stage in ``OUT/cc-stage``.
+for C3 without them first trains (or resumes, or reuses) a CC stage in ``OUT/cc-stage``. Under a
+time budget both stages share it, counted from the same start: the CC stage must end by
+``cc_stage_budget_fraction`` of it, and the C3 stage plans what is left.
 """
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
-from typing import Callable
 
 from contraclust.config import RunConfig
+from contraclust.console import say
 from contraclust.data import Samples
+from contraclust.methods.cc import CCOptions
 from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
 from contraclust.training.trainer import Trainer, TrainResult
 
@@ -18,49 +22,63 @@ CC_STAGE_FOLDER = "cc-stage"
 
 
 def cc_stage_config(config: RunConfig) -> RunConfig:
-    """The CC run that precedes a C3 run: the schedule of ``cc_stage_preset`` (set by ``build_config``
-    to the preset the C3 run came from; the data's default preset for configs built by hand), with the
-    C3 run's data, K, seed, model and augmentation (C3 fine-tunes that very network with the same views)."""
-    from contraclust.presets import default_preset_for, get_preset
+    """The CC run that precedes a C3 run, with the C3 run's data, K, seed, model and augmentation (C3
+    fine-tunes that very network with the same views) and the schedule of ``cc_stage_preset``: the
+    preset the C3 run came from (set by ``build_config``), ``auto`` (the same recipe with method cc,
+    rebuilt from the profiles stored in ``config.recipe``), or for configs built by hand the C3 run's
+    own settings."""
+    from contraclust.presets import get_preset
+    from contraclust.recipes.auto import DataProfile, DeviceProfile, auto_recipe
 
     opts = config.method_options
-    stage = get_preset(opts.cc_stage_preset or default_preset_for(config.data, config.model.backbone != "mlp"))
+    if opts.cc_stage_preset == "auto" and config.recipe:
+        stage = auto_recipe(DataProfile(**config.recipe["data"]), DeviceProfile(**config.recipe["device"]),
+                            config.n_clusters, "cc")
+    elif opts.cc_stage_preset and opts.cc_stage_preset != "auto":
+        stage = get_preset(opts.cc_stage_preset)
+    else:
+        stage = copy.deepcopy(config)
     stage.method = "cc"
-    stage.method_options = type(stage.method_options)(
-        **{k: v for k, v in vars(opts).items() if k in vars(stage.method_options)})
+    stage.method_options = CCOptions(**{k: v for k, v in vars(opts).items() if k in CCOptions.__dataclass_fields__})
     stage.n_clusters, stage.data = config.n_clusters, config.data
     stage.model, stage.augment = copy.deepcopy(config.model), copy.deepcopy(config.augment)
     stage.train.seed, stage.train.progress = config.train.seed, config.train.progress
     stage.train.precision, stage.train.channels_last = config.train.precision, config.train.channels_last
     if opts.cc_stage_epochs:
         stage.train.epochs = opts.cc_stage_epochs
+    stage.train.budget_seconds = config.train.budget_seconds * opts.cc_stage_budget_fraction
+    if opts.cc_stage_epochs:
+        stage.train.budget_seconds = 0.0
     return stage
 
 
 def fit_run(config: RunConfig, data: Samples, out_dir: Path | None, device, init: str | Path | None = None,
-            resume: bool = False, say: Callable[[str], None] = lambda text: None) -> tuple[Trainer, TrainResult]:
-    """Train ``config`` (resuming from ``out_dir`` if asked); returns the trainer and its result."""
+            resume: bool = False, started_at: float | None = None) -> tuple[Trainer, TrainResult]:
+    """Train ``config`` (resuming from ``out_dir`` if asked); returns the trainer and its result.
+    ``started_at``: the ``time.monotonic()`` reading a time budget counts from (default: now)."""
+    started_at = time.monotonic() if started_at is None else started_at
     init_state = load_checkpoint(init)["model"] if init else None
     resumable = resume and out_dir is not None and list_checkpoints(out_dir / "checkpoints")
     if init_state is None and config.method == "c3" and not resumable:
-        init_state = _cc_stage(config, data, out_dir, device, resume, say)
-    trainer = Trainer(config, data, out_dir, device, init_state=init_state)
+        init_state = _cc_stage(config, data, out_dir, device, resume, started_at)
+    trainer = Trainer(config, data, out_dir, device, init_state=init_state, started_at=started_at)
     if resume and trainer.resume():
         say(f"resuming {out_dir} from epoch {trainer.start_epoch}")
     return trainer, trainer.fit()
 
 
-def _cc_stage(config: RunConfig, data: Samples, out_dir: Path | None, device, resume: bool, say):
+def _cc_stage(config: RunConfig, data: Samples, out_dir: Path | None, device, resume: bool, started_at: float):
     stage_dir = out_dir / CC_STAGE_FOLDER if out_dir else None
     stage = cc_stage_config(config)
     if stage_dir is not None and (stage_dir / "metrics.json").exists():
         say(f"C3: reusing the finished CC stage in {stage_dir}")
         return load_checkpoint(stage_dir)["model"]
-    trainer = Trainer(stage, data, stage_dir, device)
+    trainer = Trainer(stage, data, stage_dir, device, started_at=started_at)
     if resume and trainer.resume():
         say(f"C3: resuming the CC stage in {stage_dir} from epoch {trainer.start_epoch}")
-    say(f"C3: training the CC stage first ({stage.preset}, {stage.train.epochs} epochs)"
-        + (f" into {stage_dir}" if stage_dir else ""))
+    length = (f"{stage.train.budget_seconds:.0f} s of the {config.train.budget_seconds:.0f} s budget"
+              if stage.train.budget_seconds else f"{stage.train.epochs} epochs")
+    say(f"C3: training the CC stage first ({stage.preset}, {length})" + (f" into {stage_dir}" if stage_dir else ""))
     result = trainer.fit()
     if result.metrics:
         say("C3: CC stage " + "  ".join(f"{k.upper()} {result.metrics[k]:.4f}" for k in ("nmi", "acc", "ari")))

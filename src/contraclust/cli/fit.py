@@ -1,0 +1,141 @@
+"""``contraclust fit``: train a method on data, or resume a run, and write its run folder."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from contraclust.cli.common import (
+    add_data_args, add_device_args, load, load_auto, metrics_line, recipe_lines,
+)
+
+EXAMPLES = """examples:
+  contraclust fit                                   # the default job: MNIST-5k, auto recipe, 10 min on a CPU
+  contraclust fit --data my_images/ -k 5            # any folder: auto recipe, 10 min on a CPU, 30 on a GPU
+  contraclust fit --data my_images/ -k 5 --budget 1h --out runs/mine
+  contraclust fit --method cc --budget 90s          # plain CC, within 90 seconds
+  contraclust fit --data ../shared/datasets/cifar10 --preset cc-paper-cifar10 --device cuda
+  contraclust fit --out runs/mine --resume           # continue a killed run exactly
+"""
+
+
+def add_parser(sub) -> None:
+    from contraclust.methods import METHODS
+    from contraclust.presets import PRESETS
+
+    fit = sub.add_parser("fit", help="train a clustering model and write a run folder",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
+                         description="Train a method on data; writes config.json, log.csv, checkpoints/, "
+                                     "assignments.csv and metrics.json into --out. Without --preset the auto "
+                                     "recipe is chosen from the data and the device and sized by a time budget "
+                                     "(10 minutes on a CPU, 30 on a GPU); `contraclust presets --data X` shows it.")
+    add_data_args(fit)
+    fit.add_argument("--method", choices=list(METHODS), default=None,
+                     help="clustering method (default: the recipe's; auto: c3, a CC stage then C3). " +
+                     "; ".join(f"{n}: {c.summary}" for n, c in METHODS.items()))
+    fit.add_argument("--preset", choices=["auto", *PRESETS], default=None, metavar="NAME",
+                     help="named settings, used exactly as written (default: auto, chosen from the data and the "
+                          "device). One of: auto, " + ", ".join(PRESETS))
+    fit.add_argument("-k", "--clusters", type=int, default=None, help="number of clusters K (default: 10)")
+    fit.add_argument("--budget", default=None, metavar="DURATION",
+                     help="wall time for the whole run, e.g. 90s, 10m, 2h: the epochs are planned from the measured "
+                          "speed so that training, evaluations and the final files end in time "
+                          "(default: auto's 10 min on a CPU, 30 min on a GPU; named presets run their epochs)")
+    fit.add_argument("--epochs", type=int, default=None,
+                     help="a fixed number of epochs instead of a time budget (wins over --budget)")
+    fit.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the recipe's)")
+    fit.add_argument("--seed", type=int, default=None, help="random seed (default: 42)")
+    fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     help="override any config field, e.g. --set optim.lr=1e-3 --set augment.blur_p=0.5 "
+                          "--set method.tau_instance=0.3 (repeatable; sections: augment, model, optim, train, method)")
+    fit.add_argument("--out", type=Path, default=None,
+                     help="run folder (default: runs/<preset>-<method>-seed<seed>)")
+    fit.add_argument("--resume", action="store_true",
+                     help="continue the run in --out from its newest checkpoint, with its saved config and its "
+                          "time plan (--epochs may extend it)")
+    fit.add_argument("--init", type=Path, default=None, metavar="RUN_OR_CHECKPOINT",
+                     help="start from another run's weights (e.g. C3 from a CC run); --method c3 without it "
+                          "trains a CC stage first, in OUT/cc-stage")
+    add_device_args(fit)
+
+
+def run(args: argparse.Namespace) -> int:
+    from contraclust.config import config_from_dict
+    from contraclust.console import say, show_messages
+    from contraclust.errors import ContraclustError
+    from contraclust.presets import build_config, get_preset
+    from contraclust.training.budget import parse_duration
+    from contraclust.training.device import resolve_device
+    from contraclust.training.stages import fit_run
+    from contraclust.training.trainer import check_data
+
+    started_at = getattr(args, "started_at", None) or time.monotonic()
+    if args.budget is not None:
+        parse_duration(args.budget)  # a bad duration is refused before any data is read
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    if main_process:
+        show_messages()
+    device = resolve_device(args.device)
+    if args.resume:
+        if args.out is None or not (args.out / "config.json").exists():
+            raise ContraclustError("--resume needs --out pointing at an earlier run folder (with config.json)")
+        config = config_from_dict(json.loads((args.out / "config.json").read_text()))
+        if args.epochs is not None:
+            config.train.epochs, config.train.budget_seconds = args.epochs, 0.0
+        if args.no_progress:
+            config.train.progress = False
+        data = load(config.data, args, config.augment.size)
+    else:
+        if args.preset in (None, "auto"):
+            data, profile = load_auto(args.data, args, device)
+        else:
+            data, profile = load(args.data, args, get_preset(args.preset).augment.size), None
+        config = build_config(args.method, args.preset, data=args.data, profile=profile, device=device,
+                              n_clusters=args.clusters, epochs=args.epochs, budget=args.budget,
+                              batch_size=args.batch_size, seed=args.seed,
+                              overrides=args.overrides + (["train.progress=false"] if args.no_progress else []),
+                              init=args.init is not None)
+        if args.out is None:
+            default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
+            # under torchrun every rank must name the same folder, so no de-duplicating suffix there
+            args.out = default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else _fresh_run_folder(default)
+        if (args.out / "checkpoints").is_dir() and any((args.out / "checkpoints").iterdir()):
+            raise ContraclustError(f"{args.out} already holds a run; continue it with --resume or choose another --out")
+    check_data(config, data)
+    if main_process:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "config.json").write_text(config.to_json())
+    length = (f"time budget {config.train.budget_seconds:.0f} s (at most {config.train.epochs} epochs)"
+              if config.train.budget_seconds else f"{config.train.epochs} epochs")
+    say(f"{config.method} on {data.name}: {len(data)} samples, K={config.n_clusters}, preset {config.preset}, "
+        f"{length}, run folder {args.out}")
+    if not args.resume:
+        for line in recipe_lines(config):
+            say(line)
+    _, result = fit_run(config, data, args.out, device, args.init, args.resume, started_at)
+    if main_process:
+        _save_curves(args.out)
+        if result.metrics:
+            print(metrics_line(result.metrics) + f"  ({time.monotonic() - started_at:.0f} s in all)")
+        print(f"wrote {args.out}/metrics.json, assignments.csv, log.csv, checkpoints/")
+    return 0
+
+
+def _fresh_run_folder(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``... whichever does not exist yet."""
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def _save_curves(out: Path) -> None:
+    try:
+        from contraclust.report.plots import plot_training_log
+
+        plot_training_log(out / "log.csv", out / "curves.png")
+    except ImportError:
+        pass

@@ -1,0 +1,49 @@
+"""``contraclust methods`` and ``contraclust presets`` (with ``--data``: what ``auto`` would choose)."""
+from __future__ import annotations
+
+from contraclust.cli.common import DATA_HELP, add_data_args, load_auto, recipe_lines
+
+
+def add_parsers(sub) -> None:
+    sub.add_parser("methods", help="list the methods")
+    presets = sub.add_parser("presets", help="list the presets; with --data, the auto recipe for that data",
+                             description="List the named presets. With --data (and --device), print the recipe "
+                                         "that `fit` would choose for that data when no preset is named.")
+    add_data_args(presets)
+    presets.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    presets.add_argument("-k", "--clusters", type=int, default=None, help="number of clusters K (default: 10)")
+    presets.description += f" --data: {DATA_HELP}."
+
+
+def run_methods(args) -> int:
+    from contraclust.methods import METHODS
+
+    _print_rows({n: c.summary for n, c in METHODS.items()})
+    return 0
+
+
+def run_presets(args) -> int:
+    from contraclust.presets import PRESETS
+
+    if args.data is None and args.clusters is None:
+        _print_rows({"auto": "chosen from the data and the device, sized by a time budget (presets --data X)",
+                     **{n: text for n, (_, text) in PRESETS.items()}})
+        return 0
+    from contraclust.presets import build_config
+    from contraclust.training.device import resolve_device
+
+    device = resolve_device(args.device)
+    data, profile = load_auto(args.data, args, device)
+    config = build_config(None, None, data=args.data, profile=profile, device=device, n_clusters=args.clusters)
+    for line in recipe_lines(config):
+        print(line)
+    t, m = config.train, config.model
+    print(f"  => {config.method}, {m.backbone} at {config.augment.size} px, batch {t.batch_size}, "
+          f"{config.optim.name} lr {config.optim.lr:g}, budget {t.budget_seconds:.0f} s")
+    return 0
+
+
+def _print_rows(rows: dict[str, str]) -> None:
+    width = max(map(len, rows))
+    for name, text in rows.items():
+        print(f"{name:{width}s}  {text}")

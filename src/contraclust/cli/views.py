@@ -1,0 +1,36 @@
+"""``contraclust views``: a picture of what the augmentation does to a few images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from contraclust.cli.common import add_data_args, load, load_auto
+
+
+def add_parser(sub) -> None:
+    from contraclust.presets import PRESETS
+
+    views = sub.add_parser("views", help="save a picture of augmented views of a batch",
+                           description="Save a grid: each column an image, then two augmented views of it.")
+    add_data_args(views)
+    views.add_argument("--preset", choices=["auto", *PRESETS], default=None, metavar="NAME",
+                       help="whose augmentation (default: auto's for this data on the CPU)")
+    views.add_argument("-n", type=int, default=8, help="how many images")
+    views.add_argument("--seed", type=int, default=0)
+    views.add_argument("--output", type=Path, default=Path("views.png"))
+
+
+def run(args) -> int:
+    import torch
+
+    from contraclust.presets import build_config, get_preset
+    from contraclust.report.plots import save_view_grid
+
+    if args.preset in (None, "auto"):
+        data, profile = load_auto(args.data, args, torch.device("cpu"))
+        config = build_config(None, None, profile=profile, device="cpu")
+    else:
+        config = get_preset(args.preset)
+        data = load(args.data, args, config.augment.size)
+    save_view_grid(data, config.augment, args.output, n=args.n, seed=args.seed)
+    print(f"wrote {args.output}")
+    return 0
