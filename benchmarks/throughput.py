@@ -106,8 +106,8 @@ def main() -> None:
         data = ImageSet(torch.randint(0, 256, (args.synthetic, 3, 32, 32), generator=g, dtype=torch.uint8), None, "synthetic")
     else:
         data = load_data(args.data, progress=False)
-    config = build_config(None, args.preset, None, True, None, 1, args.batch_size, 0,
-                          args.overrides + ["train.progress=false"])
+    config = build_config(None, args.preset, epochs=1, batch_size=args.batch_size, seed=0,
+                          overrides=args.overrides + ["train.progress=false"])
     trainer = Trainer(config, data, None, device)
     print(f"preset {config.preset}: {config.model.backbone} ({config.model.stem} stem) at {config.augment.size} px, "
           f"batch {trainer.local_batch}, device {device}, precision "

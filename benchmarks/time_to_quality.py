@@ -48,8 +48,8 @@ def main() -> None:
         data = load_data(args.data, progress=False)
     if args.limit:
         data = ImageSet(data.images[: args.limit], None if data.labels is None else data.labels[: args.limit], data.name)
-    config = build_config(None, args.preset, None, True, None, args.epochs, None, args.seed,
-                          args.overrides + [f"train.eval_every={args.eval_every}", "train.progress=false"])
+    config = build_config(None, args.preset, epochs=args.epochs, seed=args.seed,
+                          overrides=args.overrides + [f"train.eval_every={args.eval_every}", "train.progress=false"])
     trainer = Trainer(config, data, None, resolve_device(args.device))
     load_seconds = time.perf_counter() - start
     print(f"{config.preset} on {data.name} ({len(data)} images), {config.train.epochs}-epoch schedule, budget "

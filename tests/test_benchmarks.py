@@ -28,8 +28,8 @@ def test_time_to_quality_toy():
     assert "| wall s | epoch | NMI |" in out and "best NMI" in out
 
 
-def test_mnist5k_seeds_smoke():
-    out = run_script("mnist5k_seeds.py", "--seeds", "0", "--epochs", "1", "--set", "model.width=8")
+def test_default_job_smoke():
+    out = run_script("default_job.py", "--seeds", "0", "--budget", "15s", "--set", "model.width=8")
     assert "k-means on raw pixels" in out and "peak host" in out
 
 
@@ -38,3 +38,20 @@ def test_compare_methods_smoke():
                      "--set", "model.width=8", "--set", "train.batch_size=256")
     for name in ("CC", "C3", "DRC", "CLC", "k-means"):
         assert name in out
+
+
+def test_stage_curves_smoke():
+    out = run_script("stage_curves.py", "--seeds", "0", "--cc-epochs", "1", "--c3-epochs", "1", "--eval-every", "1",
+                     "--set", "model.width=8", "--set", "method.cluster_heads=2")
+    assert "| cc | 1 |" in out and "| c3 | 1 |" in out
+
+
+def test_cpu_step_smoke():
+    out = run_script("cpu_step.py", "--steps", "2", "--warmup", "1", "--width", "8")
+    assert "before: fp32, NCHW" in out and "auto (what fit runs)" in out and "vs before" in out
+
+
+def test_auto_folders_smoke(tmp_path):
+    out = run_script("auto_folders.py", "--sets", "digits", "npy", "--limit", "200", "--budget", "15s",
+                     "--workdir", str(tmp_path))
+    assert "| digits | 200 | 1x28x28 | 10 |" in out and "| npy | 200 | 3x32x32 | 5 |" in out
