@@ -48,7 +48,7 @@ def test_stage_curves_smoke():
 
 def test_cpu_step_smoke():
     out = run_script("cpu_step.py", "--steps", "2", "--warmup", "1", "--width", "8")
-    assert "before: fp32, NCHW" in out and "auto (what fit runs)" in out and "vs before" in out
+    assert "before: fp32, NCHW" in out and "auto (what fit runs" in out and "vs before" in out
 
 
 def test_auto_folders_smoke(tmp_path):

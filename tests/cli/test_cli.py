@@ -125,6 +125,6 @@ def test_presets_shows_the_auto_recipe_for_data(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "auto recipe for photos (4 colour 80 px images)" in shown.stdout
     assert "augment.size: 32 px: 80 px images shrunk" in shown.stdout
-    assert "model.backbone: small_cnn" in shown.stdout and "=> c3" in shown.stdout
+    assert "model.backbone: small_cnn" in shown.stdout and "=> cc" in shown.stdout
     listed = run_cli("presets")
     assert "auto" in listed.stdout and "cc-paper-cifar10" in listed.stdout

@@ -33,6 +33,8 @@ def test_grey_digits_on_cpu_keep_size_and_grey_with_affine_views():
 
 def test_colour_photos_on_cpu_are_capped_and_get_colour_views():
     config = auto_recipe(images(5000, 64, 3), CPU, n_clusters=5)
+    assert config.method == "cc" and config.method_options.cluster_heads == 5  # C3 needs stronger features
+    assert auto_recipe(images(5000, 64, 3), GPU).method == "c3"
     assert config.augment.size == 32 and config.model.backbone == "small_cnn"
     assert config.augment.hue and config.augment.flip_p == 0.5 and config.augment.grayscale_p > 0
     assert "shrunk" in config.recipe["reasons"]["augment.size"]
@@ -69,12 +71,13 @@ def test_batch_size_follows_the_data_and_the_clusters():
 
 def test_vectors_get_an_mlp_and_noise_views():
     config = auto_recipe(DataProfile("emb", 1797, False, dim=64, labelled=True), CPU)
-    assert config.model.backbone == "mlp" and config.augment.noise_std > 0 and config.train.batch_size == 256
+    assert config.method == "cc" and config.model.backbone == "mlp" and config.augment.noise_std > 0 and config.train.batch_size == 256
 
 
 def test_method_switch_and_the_c3_stage_of_auto():
     cc = auto_recipe(images(5000, 28, 1), CPU, method="cc")
     assert cc.method == "cc" and "method" not in cc.recipe["reasons"]
+    assert auto_recipe(images(5000, 28, 1), CPU, method="drc").method == "drc"
     c3 = auto_recipe(images(5000, 28, 1), CPU)
     assert c3.optim.lr == pytest.approx(cc.optim.lr / 10)
     stage = cc_stage_config(c3)
@@ -84,7 +87,7 @@ def test_method_switch_and_the_c3_stage_of_auto():
 
 
 def test_recipe_round_trips_through_config_json():
-    config = auto_recipe(images(5000, 64, 3), CPU)
+    config = auto_recipe(images(5000, 64, 3), GPU)
     again = config_from_dict(json.loads(config.to_json()))
     assert again == config and cc_stage_config(again) == cc_stage_config(config)
 

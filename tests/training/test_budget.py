@@ -66,7 +66,7 @@ def test_plan_keeps_whole_epochs_unless_that_wastes_a_tenth():
 def test_keeper_calibrates_after_warmup_and_plans_inside_the_budget():
     clock = FakeClock()
     keeper = BudgetKeeper(120.0, clock(), clock, warmup_steps=3, min_calibration_steps=5,
-                          min_calibration_seconds=3.0, finish_seconds=2.0)
+                          min_calibration_seconds=3.0, finish_seconds=2.0, min_warmup_seconds=0.5)
     clock.advance(4.0)  # loading data and building the model count
     steps = 0
     for seconds in [5.0, 1.0, 1.0] + [0.5] * 20:  # slow warm-up steps are not measured
@@ -132,6 +132,34 @@ def test_guard_rides_out_a_brief_slowdown():
             keeper.check(step, run)
     assert plan.total_steps >= 0.98 * planned  # what was cut for the slow stretch was given back
     assert clock.now - keeper.started_at <= 600.0 - keeper.finish_seconds
+
+
+def test_guard_lengthens_a_pessimistic_plan_but_not_a_resumed_one():
+    for resumed in (False, True):
+        clock = FakeClock()
+        keeper = BudgetKeeper(300.0, clock(), clock, warmup_steps=1, min_calibration_steps=2,
+                              min_calibration_seconds=1.0)
+        run = shape(evaluates=False)
+        step = 0
+        while True:
+            clock.advance(0.2)  # calibrated at 0.2 s a step ...
+            step += 1
+            if keeper.step_done():
+                break
+        plan = keeper.make_plan(step, 0.0, run)
+        planned = plan.total_steps
+        if resumed:
+            keeper.resume(plan, step, spent_seconds=0.0)
+        while step < plan.total_steps:
+            clock.advance(0.1)  # ... but the run goes twice as fast
+            step += 1
+            if step % 10 == 0:
+                keeper.check(step, run)
+        if resumed:
+            assert plan.total_steps == planned
+        else:
+            assert plan.total_steps > 1.5 * planned
+        assert clock.now - keeper.started_at <= 300.0 - keeper.finish_seconds
 
 
 def budget_config(budget, **kw):

@@ -3,8 +3,8 @@
 A budget is the wall time of the whole run, counted from when it started (for the CLI: when the
 command started, so loading the data counts). The trainer asks :class:`BudgetKeeper` three things:
 
-1. *calibration*: after a few warm-up steps (allocations, oneDNN primitives, CUDA compilation), it
-   times the next steps until the measurement is long enough to trust;
+1. *calibration*: after a warm-up of at least 3 steps and 1 s (allocations, oneDNN primitives, CUDA
+   compilation), it times the next steps until the measurement is long enough to trust;
 2. *plan*: the number of steps that fit in what is left, counting the evaluations, checkpoints and a
    reserve for the final read-out and files. The plan is whole epochs unless that would waste more
    than a tenth of the budget; when even one epoch does not fit, the last epoch stops early.
@@ -13,9 +13,10 @@ command started, so loading the data counts). The trainer asks :class:`BudgetKee
    end. The plan keeps a margin (2% of the budget, at least 3 s) for noise. When the projection eats
    into the time kept for the final files (the machine has slowed down: other work, thermal limits) the
    plan is shortened to restore the margin, and the cosine re-fitted from where it stands, so the run
-   still ends in time. When the run is ahead by more than two margins again (the slowdown was brief),
-   the plan is lengthened back, never beyond the first plan. The speed judged is the slower of the
-   average since the plan and its mean with the last window.
+   still ends in time. When the run is ahead by more than two margins (a brief slowdown has passed, or
+   the calibration was pessimistic) the plan is lengthened; a resumed run never goes beyond the plan it
+   resumed. The speed judged is the slower of the average since the plan and its mean with the last
+   window.
 
 Timings differ between processes, so under torchrun rank 0 decides and broadcasts. A resumed run
 keeps the plan stored in its checkpoint. ``clock`` is injectable so tests can use a fake one.
@@ -72,7 +73,7 @@ class BudgetPlan:
     planned_at_seconds: float
     expected_seconds: float
     replans: int = 0
-    first_total_steps: int = 0  # the first plan's length: a re-plan never goes beyond it
+    first_total_steps: int = 0  # the first plan's length: a resumed run never goes beyond it
 
     def __post_init__(self) -> None:
         self.first_total_steps = self.first_total_steps or self.total_steps
@@ -150,7 +151,7 @@ class BudgetKeeper:
     def __init__(self, budget_seconds: float, started_at: float, clock: Callable[[], float] = time.monotonic,
                  sync: Callable[[], None] = lambda: None, warmup_steps: int = 3, min_calibration_steps: int = 5,
                  min_calibration_seconds: float = 10.0, finish_seconds: float = 3.0,
-                 min_window_seconds: float = 10.0):
+                 min_window_seconds: float = 10.0, min_warmup_seconds: float = 1.0):
         self.budget_seconds = budget_seconds
         self.started_at = started_at
         self.clock = clock
@@ -160,8 +161,12 @@ class BudgetKeeper:
         self.min_seconds = min(min_calibration_seconds, 0.03 * budget_seconds)
         self.finish_seconds = finish_seconds
         self.min_window = min(min_window_seconds, 0.02 * budget_seconds)
+        self.min_warmup = min(min_warmup_seconds, 0.01 * budget_seconds)
         self.plan: BudgetPlan | None = None
+        self.may_extend = True  # beyond the first plan: not for a resumed run
         self._calibration_steps = 0
+        self._calibration_first = 0
+        self._first_step_at: float | None = None
         self._calibration_start: float | None = None
         self._step_seconds: float | None = None
         self._window: tuple[float, int] | None = None
@@ -190,14 +195,17 @@ class BudgetKeeper:
     def step_done(self) -> bool:
         """Call after every training step until the plan is made; True when the speed is known."""
         self._calibration_steps += 1
-        if self._calibration_steps == self.warmup_steps:
-            self.sync()
-            self._calibration_start = self.clock()
-            self._excluded = 0.0
-            return False
+        if self._first_step_at is None:
+            self._first_step_at = self.clock()
         if self._calibration_start is None:
+            warm = self.clock() - self._first_step_at >= self.min_warmup
+            if self._calibration_steps >= self.warmup_steps and warm:
+                self.sync()
+                self._calibration_start = self.clock()
+                self._calibration_first = self._calibration_steps
+                self._excluded = 0.0
             return False
-        measured = self._calibration_steps - self.warmup_steps
+        measured = self._calibration_steps - self._calibration_first
         spent = self.clock() - self._calibration_start - self._excluded
         enough = measured >= self.min_steps and spent >= self.min_seconds
         if not enough and spent < 0.03 * self.budget_seconds:
@@ -228,6 +236,7 @@ class BudgetKeeper:
     def resume(self, plan: BudgetPlan, step: int, spent_seconds: float) -> None:
         """Keep the plan of the run being resumed, which has already used ``spent_seconds`` of the budget."""
         self.started_at -= spent_seconds
+        self.may_extend = False
         self.plan = plan
         self._step_seconds = 1.0 / plan.steps_per_second
         self.start_window(step)
@@ -253,12 +262,13 @@ class BudgetKeeper:
         self.start_window(step)
         time_left = self.budget_seconds - self.elapsed() - self.finish_seconds
         slack = time_left - self._remaining_seconds(step, self.plan.total_steps, shape)
+        cap = shape.max_epochs * shape.steps_per_epoch if self.may_extend else self.plan.first_total_steps
         behind = slack < 0 and self.plan.total_steps > step + 1
-        ahead = slack > 2 * self.margin and self.plan.total_steps < self.plan.first_total_steps
+        ahead = slack > 2 * self.margin and self.plan.total_steps < cap
         if not (behind or ahead):
             return None
         fits = steps_that_fit(time_left - self.margin, step, self._step_seconds, self.plan.eval_seconds, shape)
-        total = min(fits, self.plan.first_total_steps) if ahead else min(fits, self.plan.total_steps - 1)
+        total = min(fits, cap) if ahead else min(fits, self.plan.total_steps - 1)
         if total == self.plan.total_steps:
             return None
         self.plan.total_steps = max(total, step)

@@ -23,19 +23,19 @@ from torch import nn
 
 from contraclust.augment import build_augmenter
 from contraclust.config import RunConfig
+from contraclust.console import progress_bar, say
 from contraclust.data import Samples
 from contraclust.errors import ConfigError, TrainingDiverged
 from contraclust.methods import ClusteringMethod, get_method
 from contraclust.metrics import evaluate_clustering
 from contraclust.models import build_backbone
-from contraclust.console import progress_bar, say
 from contraclust.training import checkpoint as ckpt
 from contraclust.training.budget import BudgetKeeper, BudgetPlan, RunShape
-from contraclust.training.schedule import LearningRateSchedule
 from contraclust.training.device import autocast_context, autocast_dtype, resolve_device
 from contraclust.training.distributed import (
     DistContext, barrier, broadcast_flag, broadcast_object, gather, gather_objects, init_distributed,
 )
+from contraclust.training.schedule import LearningRateSchedule
 
 
 @dataclass
