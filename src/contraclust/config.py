@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from contraclust.checks import check_fields, choice, probability, ranged
 from contraclust.errors import ConfigError
 
 
@@ -24,24 +24,24 @@ class AugmentConfig:
     flip 0.5, colour jitter (0.8s, 0.8s, 0.8s, 0.2s) with p=0.8, grayscale 0.2, no blur.
     """
 
-    size: int = 224
-    crop_scale: tuple[float, float] = (0.08, 1.0)
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    flip_p: float = 0.5
-    jitter_strength: float = 0.5
-    jitter_p: float = 0.8
+    size: int = ranged(224, ge=4)
+    crop_scale: tuple[float, float] = ranged((0.08, 1.0), gt=0, le=1)
+    crop_ratio: tuple[float, float] = ranged((3 / 4, 4 / 3), gt=0)
+    flip_p: float = probability(0.5)
+    jitter_strength: float = ranged(0.5, ge=0)
+    jitter_p: float = probability(0.8)
     hue: bool = True
-    saturation_factor: float = 0.8
-    grayscale_p: float = 0.2
-    blur_p: float = 0.0
-    blur_kernel: int = 23
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
-    rotate_degrees: float = 0.0
-    shear_degrees: float = 0.0
-    translate: float = 0.0
-    jitter_order: str = "random"
-    noise_std: float = 0.0
-    feature_dropout: float = 0.0
+    saturation_factor: float = ranged(0.8, ge=0)
+    grayscale_p: float = probability(0.2)
+    blur_p: float = probability(0.0)
+    blur_kernel: int = ranged(23, ge=1)
+    blur_sigma: tuple[float, float] = ranged((0.1, 2.0), gt=0)
+    rotate_degrees: float = ranged(0.0, ge=0, le=180)
+    shear_degrees: float = ranged(0.0, ge=0, lt=90)
+    translate: float = probability(0.0)
+    jitter_order: str = choice("random", ("random", "fixed"))
+    noise_std: float = ranged(0.0, ge=0)
+    feature_dropout: float = ranged(0.0, ge=0, lt=1)
 
 
 @dataclass
@@ -52,25 +52,25 @@ class ModelConfig:
     """
 
     backbone: str = "resnet34"
-    stem: str = "imagenet"
-    feature_dim: int = 128
-    head_hidden: int | None = None
-    width: int = 64
-    mlp_hidden: tuple[int, ...] = (512, 512)
+    stem: str = choice("imagenet", ("imagenet", "cifar"))
+    feature_dim: int = ranged(128, ge=1)
+    head_hidden: int | None = ranged(None, ge=1)
+    width: int = ranged(64, ge=1)
+    mlp_hidden: tuple[int, ...] = ranged((512, 512), ge=1)
 
 
 @dataclass
 class OptimConfig:
     """Optimiser: CC's paper default is Adam, lr 3e-4, no weight decay, no schedule."""
 
-    name: str = "adam"
-    lr: float = 3e-4
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    momentum: float = 0.9
-    schedule: str = "constant"
-    warmup_epochs: float = 0.0
-    min_lr_ratio: float = 0.0
+    name: str = choice("adam", ("adam", "adamw", "sgd"))
+    lr: float = ranged(3e-4, gt=0)
+    weight_decay: float = ranged(0.0, ge=0)
+    betas: tuple[float, float] = ranged((0.9, 0.999), ge=0, lt=1)
+    momentum: float = ranged(0.9, ge=0, lt=1)
+    schedule: str = choice("constant", ("constant", "cosine"))
+    warmup_epochs: float = ranged(0.0, ge=0)
+    min_lr_ratio: float = probability(0.0)
 
 
 @dataclass
@@ -84,16 +84,16 @@ class TrainConfig:
     ``compile`` and ``compile_augment`` apply ``torch.compile`` on CUDA only. ``batch_size`` is the
     global batch, split over torchrun processes."""
 
-    epochs: int = 1000
-    budget_seconds: float = 0.0
-    batch_size: int = 256
+    epochs: int = ranged(1000, ge=1)
+    budget_seconds: float = ranged(0.0, ge=0)
+    batch_size: int = ranged(256, ge=2)
     drop_last: bool = True
-    seed: int = 42
-    checkpoint_every: int = 10
-    eval_every: int = 1
-    eval_batch_size: int = 500
-    log_every: int = 20
-    precision: str = "auto"
+    seed: int = ranged(42, ge=0)
+    checkpoint_every: int = ranged(10, ge=1)
+    eval_every: int = ranged(1, ge=0)
+    eval_batch_size: int = ranged(500, ge=1)
+    log_every: int = ranged(20, ge=1)
+    precision: str = choice("auto", ("auto", "fp32", "bf16"))
     channels_last: bool = True
     compile: bool = False
     compile_augment: bool = False
@@ -107,7 +107,7 @@ class RunConfig:
     ``recipe``: for the ``auto`` preset, the data and device it was chosen for and each choice's reason."""
 
     method: str = "cc"
-    n_clusters: int = 10
+    n_clusters: int = ranged(10, ge=2)
     data: str | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -129,22 +129,19 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     def validate(self) -> None:
-        if self.n_clusters < 2:
-            raise ConfigError(f"the number of clusters must be at least 2, got {self.n_clusters}")
-        if self.train.epochs < 1:
-            raise ConfigError(f"epochs must be at least 1, got {self.train.epochs}")
-        if not (self.train.budget_seconds >= 0 and math.isfinite(self.train.budget_seconds)):
-            raise ConfigError(f"train.budget_seconds must be 0 (no budget) or a positive number of seconds, "
-                              f"got {self.train.budget_seconds}")
-        if self.train.batch_size < 2:
-            raise ConfigError(f"batch size must be at least 2, got {self.train.batch_size}")
-        if self.train.precision not in ("auto", "fp32", "bf16"):
-            raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.train.precision!r}")
-        low, high = self.augment.crop_scale
-        if not 0 < low <= high <= 1:
-            raise ConfigError(f"augment.crop_scale must satisfy 0 < low <= high <= 1, got {self.augment.crop_scale}")
-        if self.augment.jitter_order not in ("random", "fixed"):
-            raise ConfigError("augment.jitter_order must be random or fixed")
+        """Every field's declared type, range and choices, then the rules that tie fields together."""
+        if not isinstance(self.method, str):
+            raise ConfigError(f"method must be a method's name, got {self.method!r}")
+        expected = method_options_class(self.method)
+        if not isinstance(self.method_options, expected):
+            raise ConfigError(f"the options of method {self.method} must be {expected.__name__}, "
+                              f"got {type(self.method_options).__name__}")
+        check_fields(self, names={"method_options": "method"})
+        for name, (low, high) in (("augment.crop_scale", self.augment.crop_scale),
+                                  ("augment.crop_ratio", self.augment.crop_ratio),
+                                  ("augment.blur_sigma", self.augment.blur_sigma)):
+            if low > high:
+                raise ConfigError(f"{name} must be (low, high) with low <= high, got ({low}, {high})")
 
 
 # Each method's options dataclass, by method name. ``contraclust.methods`` fills it as it registers the
@@ -164,8 +161,12 @@ def method_options_class(name: str) -> type:
 
 
 def config_from_dict(data: dict[str, Any]) -> RunConfig:
-    """Rebuild a RunConfig from its ``to_dict`` form (e.g. a run's config.json)."""
-    return _build(RunConfig, data, "")
+    """Rebuild a RunConfig from its ``to_dict`` form (e.g. a run's config.json), checked."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
+    config = _build(RunConfig, data, "")
+    config.validate()
+    return config
 
 
 def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
 from contraclust.config import AugmentConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -172,6 +173,11 @@ def build_config(method: str | None = None, preset: str | None = None, *, data: 
     from contraclust.config import apply_overrides
     from contraclust.methods import method_options_class
 
+    n_clusters, epochs, batch_size, seed = (_whole_number(name, value) for name, value in (
+        ("n_clusters", n_clusters), ("epochs", epochs), ("batch_size", batch_size), ("seed", seed)))
+    if overrides is not None and (isinstance(overrides, (str, bytes))
+                                  or not all(isinstance(item, str) for item in overrides)):
+        raise ConfigError(f"overrides must be a list of 'section.field=value' strings, got {overrides!r}")
     k = n_clusters if n_clusters is not None else 10
     if preset in (None, "auto"):
         from contraclust.training.device import resolve_device
@@ -190,6 +196,8 @@ def build_config(method: str | None = None, preset: str | None = None, *, data: 
     if budget is not None:
         config.train.budget_seconds = parse_duration(budget)
     if epochs is not None:
+        if epochs < 1:
+            raise ConfigError(f"train.epochs must be at least 1, got {epochs}")
         config.train.epochs = epochs
         config.train.budget_seconds = 0.0
         if not init:
@@ -201,6 +209,15 @@ def build_config(method: str | None = None, preset: str | None = None, *, data: 
     apply_overrides(config, overrides or [])
     config.validate()
     return config
+
+
+def _whole_number(name: str, value) -> int | None:
+    """An argument that must be a whole number (numpy integers accepted), or None for the default."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
 
 
 def _split_auto_c3_epochs(config: RunConfig) -> None:

@@ -79,7 +79,7 @@ def test_cc_with_several_heads_trains_each_and_reads_out_with_the_lowest_loss():
     c3.load_initial_state(method.state_dict())  # C3 reads out with the head the CC stage chose
     c3.eval()
     assert torch.equal(c3.cluster_probabilities(x), method.cluster_probabilities(x))
-    with pytest.raises(ValueError, match="cluster_heads"):
+    with pytest.raises(ConfigError, match="cluster_heads"):
         build("cc", cluster_heads=0)
 
 

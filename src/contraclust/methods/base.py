@@ -13,7 +13,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from contraclust.checks import check_fields, choice
 from contraclust.config import ModelConfig
+from contraclust.errors import ConfigError
 
 
 @dataclass
@@ -22,14 +24,7 @@ class MethodOptions:
     backbone on its own (per-view BatchNorm statistics, as CC's official code); ``concat`` passes
     both in one call (one set of statistics, fewer kernel launches)."""
 
-    views_forward: str = "separate"
-
-
-def check_choice(options: MethodOptions, field: str, allowed: tuple[str, ...]) -> None:
-    """Reject an option value outside ``allowed`` with a message that names the choices."""
-    value = getattr(options, field)
-    if value not in allowed:
-        raise ValueError(f"method.{field} must be one of {', '.join(allowed)}; got {value!r}")
+    views_forward: str = choice("separate", ("separate", "concat"))
 
 
 class ClusteringMethod(nn.Module):
@@ -39,6 +34,7 @@ class ClusteringMethod(nn.Module):
 
     def __init__(self, backbone: nn.Module, n_clusters: int, options: MethodOptions, model_cfg: ModelConfig):
         super().__init__()
+        check_fields(options, "method")
         self.backbone = backbone
         self.n_clusters = n_clusters
         self.options = options
@@ -65,10 +61,17 @@ class ClusteringMethod(nn.Module):
         label is the argmax of each row. Most methods read out per sample (identity here)."""
         return probabilities
 
-    def load_initial_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Start from another run's weights (e.g. C3 from CC): load what matches by name and shape."""
+    def load_initial_state(self, state: dict[str, torch.Tensor]) -> tuple[int, int]:
+        """Start from another run's weights (e.g. C3 from CC): load the tensors that match by name and
+        shape; returns (loaded, this model's total). Refused unless every backbone tensor matches:
+        weights of another backbone would leave it silently untrained."""
         own = self.state_dict()
         matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        if not matched:
-            raise ValueError("the initial checkpoint shares no weights with this model")
+        backbone = [k for k in own if k.startswith("backbone.")]
+        missing = [k for k in backbone if k not in matched]
+        if missing:
+            raise ConfigError(f"the initial weights match {len(backbone) - len(missing)} of this backbone's "
+                              f"{len(backbone)} tensors (e.g. not {missing[0]}): they come from another "
+                              f"backbone or input shape; refusing to start from them")
         self.load_state_dict(matched, strict=False)
+        return len(matched), len(own)

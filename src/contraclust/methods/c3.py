@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contraclust.checks import ranged
 from contraclust.losses import cross_instance_loss
 from contraclust.methods.cc import CC, CCOptions
 
@@ -18,11 +19,11 @@ class C3Options(CCOptions):
     budget gains more from a larger C3 share, measured on MNIST-5k, README)."""
 
     zeta: float = 0.6
-    tau_c3: float = 1.0
+    tau_c3: float = ranged(1.0, gt=0)
     keep_cc_losses: bool = False
     cc_stage_preset: str = ""
-    cc_stage_epochs: int = 0
-    cc_stage_budget_fraction: float = 0.85
+    cc_stage_epochs: int = ranged(0, ge=0)
+    cc_stage_budget_fraction: float = ranged(0.85, gt=0, lt=1)
 
 
 class C3(CC):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
+from contraclust.checks import ranged
 from contraclust.losses import cluster_contrast, marginal_entropy_penalty, nt_xent
 from contraclust.methods.base import ClusteringMethod, MethodOptions
 from contraclust.models import ClusterHead, ClusterHeads, InstanceHead
@@ -20,10 +21,10 @@ class CCOptions(MethodOptions):
     still poor, and sometimes on a poor one (a catch-all cluster, two digits merged); heads started
     apart settle apart, and the lowest loss picks a good one. 1 (default) is CC as published."""
 
-    tau_instance: float = 0.5
-    tau_cluster: float = 1.0
-    entropy_weight: float = 1.0
-    cluster_heads: int = 1
+    tau_instance: float = ranged(0.5, gt=0)
+    tau_cluster: float = ranged(1.0, gt=0)
+    entropy_weight: float = ranged(1.0, ge=0)
+    cluster_heads: int = ranged(1, ge=1)
 
 
 class CC(ClusteringMethod):
@@ -41,8 +42,6 @@ class CC(ClusteringMethod):
 
     def __init__(self, backbone, n_clusters, options: CCOptions, model_cfg):
         super().__init__(backbone, n_clusters, options, model_cfg)
-        if options.cluster_heads < 1:
-            raise ValueError(f"method.cluster_heads must be at least 1, got {options.cluster_heads}")
         dim, heads = backbone.out_dim, options.cluster_heads
         self.instance_head = InstanceHead(dim, model_cfg.feature_dim, model_cfg.head_hidden)
         self.cluster_head = (ClusterHead(dim, n_clusters, model_cfg.head_hidden) if heads == 1

@@ -35,24 +35,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from contraclust.losses import entropy_regulariser, sinkhorn, split_contrastive_loss
-from contraclust.methods.base import ClusteringMethod, MethodOptions, check_choice
+from contraclust.checks import choice, ranged
+from contraclust.methods.base import ClusteringMethod, MethodOptions
 from contraclust.models.heads import mlp_head
 
 
 @dataclass
 class CLCOptions(MethodOptions):
-    categorical: str = "sinkhorn"
-    temperature: float = 0.5
-    alpha: float = 1.0
-    beta: float = 1.0
+    categorical: str = choice("sinkhorn", ("sinkhorn", "softmax"))
+    temperature: float = ranged(0.5, gt=0)
+    alpha: float = ranged(1.0, ge=0)
+    beta: float = ranged(1.0, ge=0)
     normalise: bool = False
-    sinkhorn_epsilon: float = 0.05
-    sinkhorn_iters: int = 3
-    sinkhorn_queue: int = 0
-    balance_weight: float = 1.0
-    cluster_logits: str = "prototypes"
-    readout: str = "sinkhorn"
-    readout_iters: int = 100
+    sinkhorn_epsilon: float = ranged(0.05, gt=0)
+    sinkhorn_iters: int = ranged(3, ge=1)
+    sinkhorn_queue: int = ranged(0, ge=0)
+    balance_weight: float = ranged(1.0, ge=0)
+    cluster_logits: str = choice("prototypes", ("prototypes", "linear"))
+    readout: str = choice("sinkhorn", ("sinkhorn", "argmax"))
+    readout_iters: int = ranged(100, ge=1)
 
 
 class PrototypeLogits(nn.Module):
@@ -77,9 +78,6 @@ class CLC(ClusteringMethod):
 
     def __init__(self, backbone, n_clusters, options: CLCOptions, model_cfg):
         super().__init__(backbone, n_clusters, options, model_cfg)
-        check_choice(options, "categorical", ("sinkhorn", "softmax"))
-        check_choice(options, "readout", ("sinkhorn", "argmax"))
-        check_choice(options, "cluster_logits", ("prototypes", "linear"))
         dim, hidden = backbone.out_dim, model_cfg.head_hidden or backbone.out_dim
         self.cluster_head = (PrototypeLogits(dim, hidden, model_cfg.feature_dim, n_clusters)
                              if options.cluster_logits == "prototypes" else mlp_head(dim, hidden, n_clusters))

@@ -17,18 +17,19 @@ from torch import nn
 from contraclust.losses import (
     assignment_feature_loss, assignment_probability_loss, entropy_regulariser, squared_mass_regulariser,
 )
-from contraclust.methods.base import ClusteringMethod, MethodOptions, check_choice
+from contraclust.checks import choice, ranged
+from contraclust.methods.base import ClusteringMethod, MethodOptions
 
 
 @dataclass
 class DRCOptions(MethodOptions):
-    tau_af: float = 0.5
-    tau_ap: float = 1.0
-    similarity: str = "cosine"
-    af_negatives: str = "cross_view"
+    tau_af: float = ranged(0.5, gt=0)
+    tau_ap: float = ranged(1.0, gt=0)
+    similarity: str = choice("cosine", ("cosine", "dot"))
+    af_negatives: str = choice("cross_view", ("cross_view", "nt_xent"))
     af_symmetric: bool = False
-    regulariser: str = "squared"
-    regulariser_weight: float = 0.5
+    regulariser: str = choice("squared", ("squared", "entropy"))
+    regulariser_weight: float = ranged(0.5, ge=0)
 
 
 class DRC(ClusteringMethod):
@@ -42,9 +43,6 @@ class DRC(ClusteringMethod):
 
     def __init__(self, backbone, n_clusters, options: DRCOptions, model_cfg):
         super().__init__(backbone, n_clusters, options, model_cfg)
-        check_choice(options, "regulariser", ("squared", "entropy"))
-        check_choice(options, "similarity", ("cosine", "dot"))
-        check_choice(options, "af_negatives", ("cross_view", "nt_xent"))
         self.assignment = nn.Linear(backbone.out_dim, n_clusters)
 
     def forward(self, view_a, view_b):
