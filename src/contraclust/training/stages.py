@@ -16,7 +16,7 @@ from contraclust.console import say
 from contraclust.data import Samples
 from contraclust.methods.cc import CCOptions
 from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
-from contraclust.training.trainer import Trainer, TrainResult
+from contraclust.training.trainer import Trainer, TrainResult, build_method
 
 CC_STAGE_FOLDER = "cc-stage"
 
@@ -52,12 +52,20 @@ def cc_stage_config(config: RunConfig) -> RunConfig:
     return stage
 
 
+def initial_weights(init: str | Path, config: RunConfig, sample_shape: tuple[int, ...]) -> dict:
+    """The model weights of run or checkpoint ``init``, refused (one error) unless they cover the whole
+    backbone that ``config`` builds for samples of ``sample_shape``."""
+    state = load_checkpoint(init)["model"]
+    build_method(config, sample_shape).load_initial_state(state)
+    return state
+
+
 def fit_run(config: RunConfig, data: Samples, out_dir: Path | None, device, init: str | Path | None = None,
             resume: bool = False, started_at: float | None = None) -> tuple[Trainer, TrainResult]:
     """Train ``config`` (resuming from ``out_dir`` if asked); returns the trainer and its result.
     ``started_at``: the ``time.monotonic()`` reading a time budget counts from (default: now)."""
     started_at = time.monotonic() if started_at is None else started_at
-    init_state = load_checkpoint(init)["model"] if init else None
+    init_state = initial_weights(init, config, data.sample_shape) if init else None
     resumable = resume and out_dir is not None and list_checkpoints(out_dir / "checkpoints")
     if init_state is None and config.method == "c3" and not resumable:
         init_state = _cc_stage(config, data, out_dir, device, resume, started_at)

@@ -96,7 +96,9 @@ class Trainer:
         _seed_everything(train.seed + self.dist.rank)
         self.method = build_method(config, data.sample_shape)
         if init_state is not None:
-            self.method.load_initial_state(init_state)
+            loaded, total = self.method.load_initial_state(init_state)
+            if self.dist.is_main:
+                say(f"initial weights: loaded {loaded} of the model's {total} tensors (the whole backbone)")
         self.method.to(self.device)
         self.use_channels_last = train.channels_last and data.is_image
         if self.use_channels_last:
@@ -165,14 +167,18 @@ class Trainer:
             self.schedule = LearningRateSchedule(**state["schedule"])
 
     def resume(self, path: str | Path | None = None) -> bool:
-        """Continue from the newest checkpoint under ``path`` (default: this run's folder). False if none."""
+        """Continue from the newest readable checkpoint under ``path`` (default: this run's folder), which
+        must be of this run's method, K and backbone. False when there is none yet."""
         target = Path(path) if path else self.out_dir
         if target is None:
             return False
-        directory = target / "checkpoints" if (target / "checkpoints").is_dir() else target
-        if directory.is_dir() and not ckpt.list_checkpoints(directory):
+        directory = ckpt.checkpoint_folder(target)
+        ckpt.remove_partial_writes(directory)
+        if not ckpt.list_checkpoints(directory):
             return False
-        self.load_state(ckpt.load_checkpoint(target))
+        state = ckpt.load_checkpoint(target, fall_back=True)
+        ckpt.check_same_run(state, self.config, target)
+        self.load_state(state)
         return True
 
     # ----------------------------------------------------------------------------------- training
