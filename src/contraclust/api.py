@@ -1,6 +1,7 @@
 """scikit-learn style estimator: ``ContrastiveClustering(n_clusters=10).fit(X).labels_``."""
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from contraclust.metrics import evaluate_clustering
 from contraclust.presets import build_config, get_preset
 from contraclust.recipes.auto import DataProfile, DeviceProfile, max_image_size
 from contraclust.training import build_method, predict_probabilities, resolve_device
+from contraclust.training.run_folder import RunLock, check_fresh, read_run_config, record_resume, resume_changes
 from contraclust.training.stages import fit_run
+from contraclust.training.trainer import check_data
 from contraclust.training.checkpoint import load_checkpoint
 from contraclust.training.device import autocast_context, autocast_dtype
 
@@ -28,7 +31,9 @@ class ContrastiveClustering:
     chosen from the data and the device), ``budget`` (wall time, seconds or "10m"; default: auto's
     10 minutes on a CPU, 30 on a GPU), ``epochs`` (fixed length instead of a budget), ``batch_size``,
     ``device`` ("auto", "cpu", "cuda"), ``random_state`` (the seed), ``out_dir`` (logs and
-    checkpoints; none by default) and ``overrides`` (dotted ``section.field=value``).
+    checkpoints; none by default; an existing run there is refused unless ``resume=True``, which
+    continues it), ``overrides`` (dotted ``section.field=value``) and ``init`` (start from another
+    run's weights).
 
     After ``fit``: ``labels_`` (N,), ``probabilities_`` (N, K), ``metrics_`` (NMI/ACC/ARI when
     labels were given), ``config_``, ``history_``, ``budget_plan_`` (the time plan, when budgeted).
@@ -37,7 +42,8 @@ class ContrastiveClustering:
     def __init__(self, n_clusters: int = 10, method: str | None = None, preset: str | None = None,
                  budget: float | str | None = None, epochs: int | None = None, batch_size: int | None = None,
                  device: str | None = "auto", random_state: int | None = None, out_dir: str | Path | None = None,
-                 overrides: list[str] | None = None, init: str | Path | None = None, progress: bool = True):
+                 overrides: list[str] | None = None, init: str | Path | None = None, progress: bool = True,
+                 resume: bool = False):
         self.n_clusters = n_clusters
         self.method = method
         self.preset = preset
@@ -50,15 +56,17 @@ class ContrastiveClustering:
         self.overrides = overrides
         self.init = init
         self.progress = progress
+        self.resume = resume
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("n_clusters", "method", "preset", "budget", "epochs", "batch_size",
-                                              "device", "random_state", "out_dir", "overrides", "init", "progress")}
+                                              "device", "random_state", "out_dir", "overrides", "init", "progress",
+                                              "resume")}
 
     def set_params(self, **params: Any) -> "ContrastiveClustering":
         for key, value in params.items():
             if key not in self.get_params():
-                raise ValueError(f"unknown parameter {key!r}")
+                raise ConfigError(f"unknown parameter {key!r}; parameters: {', '.join(self.get_params())}")
             setattr(self, key, value)
         return self
 
@@ -72,10 +80,20 @@ class ContrastiveClustering:
                               profile=DataProfile.of(data) if auto else None, device=device,
                               n_clusters=self.n_clusters, epochs=self.epochs, budget=self.budget,
                               batch_size=self.batch_size, seed=self.random_state,
-                              overrides=(self.overrides or []) + ([] if self.progress else ["train.progress=false"]),
+                              overrides=_override_list(self.overrides) + ([] if self.progress
+                                                                          else ["train.progress=false"]),
                               init=self.init is not None)
-        trainer, result = fit_run(config, data, Path(self.out_dir) if self.out_dir else None, device, self.init,
-                                  started_at=started_at)
+        check_data(config, data)
+        out_dir = Path(self.out_dir) if self.out_dir is not None else None
+        with RunLock(out_dir) if out_dir is not None else contextlib.nullcontext():
+            if out_dir is not None and self.resume:
+                stored = read_run_config(out_dir)
+                record_resume(out_dir, resume_changes(stored, config), str(device))
+                config.recipe = stored.recipe
+            elif out_dir is not None:
+                check_fresh(out_dir)
+            trainer, result = fit_run(config, data, out_dir, device, self.init, resume=bool(self.resume),
+                                      started_at=started_at)
         self.budget_plan_ = trainer.budget_plan.to_dict() if trainer.budget_plan else None
         self.config_: RunConfig = config
         self.model_ = trainer.method
@@ -83,6 +101,7 @@ class ContrastiveClustering:
         self.probabilities_ = result.probabilities
         self.metrics_ = result.metrics
         self.history_ = result.history
+        self.sample_shape_ = tuple(data.sample_shape)
         self.n_features_in_ = int(np.prod(data.sample_shape))
         return self
 
@@ -91,7 +110,11 @@ class ContrastiveClustering:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        return _predict(self.model_, self.config_, as_samples(X), self.device)[1]
+        data = as_samples(X)
+        if tuple(data.sample_shape) != self.sample_shape_:
+            raise DataError(f"this model was fitted on samples of shape {self.sample_shape_}; got samples of shape "
+                            f"{tuple(data.sample_shape)}")
+        return _predict(self.model_, self.config_, data, self.device)[1]
 
     def predict(self, X: Any) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1)
@@ -105,6 +128,14 @@ class ContrastiveClustering:
             raise ConfigError("this ContrastiveClustering instance is not fitted yet; call fit first")
 
 
+def _override_list(overrides: Any) -> list[str]:
+    if overrides is None:
+        return []
+    if isinstance(overrides, (str, bytes)) or not isinstance(overrides, (list, tuple)):
+        raise ConfigError(f"overrides must be a list of 'section.field=value' strings, got {overrides!r}")
+    return list(overrides)
+
+
 def as_samples(X: Any, y: np.ndarray | None = None, max_size: int | None = None) -> Samples:
     """Accept an ImageSet/FeatureSet, an array (images or feature vectors), a tensor, or a data path/name
     (folders of images larger than ``max_size`` are shrunk to it)."""
@@ -114,18 +145,19 @@ def as_samples(X: Any, y: np.ndarray | None = None, max_size: int | None = None)
         return load_data(X, max_size=max_size)
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
-    return from_array(np.asarray(X), None if y is None else np.asarray(y))
+    return from_array(X, y)
 
 
 def load_model(checkpoint: str | Path, sample_shape: tuple[int, ...]) -> tuple[torch.nn.Module, RunConfig]:
     """A trained method and its config from a checkpoint file or run folder."""
     state = load_checkpoint(checkpoint)
     config = config_from_dict(state["config"])
-    method = build_method(config, sample_shape)
     try:
+        method = build_method(config, sample_shape)
         method.load_state_dict(state["model"])
-    except RuntimeError:
-        raise DataError(f"the data's sample shape {sample_shape} does not fit the model in {checkpoint}") from None
+    except (RuntimeError, ConfigError) as exc:
+        raise DataError(f"the data's sample shape {sample_shape} does not fit the model in {checkpoint} "
+                        f"({str(exc).splitlines()[0][:120]})") from None
     return method, config
 
 

@@ -12,7 +12,9 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from contraclust import losses
+from contraclust.errors import ContraclustError
 from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
+from contraclust.training.run_folder import RunLock
 from contraclust.training.distributed import gather
 from helpers import ROOT, TINY, mnist_subset
 
@@ -81,6 +83,29 @@ def test_two_processes_equal_one_big_batch(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo on Linux")
+def kill_processes_mentioning(text):
+    """SIGKILL every process whose command line contains ``text``."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if text.encode() in handle.read():
+                        os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def wait_until_released(folder, seconds=30):
+    deadline = time.time() + seconds
+    while True:
+        try:
+            with RunLock(folder):
+                return
+        except ContraclustError:
+            assert time.time() < deadline, f"{folder} stayed locked"
+            time.sleep(0.1)
+
+
 def test_torchrun_two_processes_killed_then_resumed_with_one(tmp_path):
     data = mnist_subset(tmp_path / "d.npz", 800)
     run = tmp_path / "run"
@@ -99,7 +124,9 @@ def test_torchrun_two_processes_killed_then_resumed_with_one(tmp_path):
         assert time.time() < deadline
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
+    kill_processes_mentioning(str(run))  # torchrun's workers run in sessions of their own
     proc.wait()
+    wait_until_released(run)
     assert not (run / "metrics.json").exists()
     assert load_checkpoint(run)["world_size"] == 2
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -62,32 +62,29 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contraclust.config import config_from_dict
-    from contraclust.console import say, show_messages
+    from contraclust.console import say
     from contraclust.errors import ContraclustError
     from contraclust.presets import build_config, get_preset
     from contraclust.training.budget import parse_duration
     from contraclust.training.device import resolve_device
-    from contraclust.training.stages import fit_run
+    from contraclust.training.run_folder import RunLock, check_fresh
+    from contraclust.training.stages import fit_run, initial_weights
     from contraclust.training.trainer import check_data
 
     started_at = getattr(args, "started_at", None) or time.monotonic()
     if args.budget is not None:
         parse_duration(args.budget)  # a bad duration is refused before any data is read
     main_process = int(os.environ.get("RANK", "0")) == 0
-    if main_process:
-        show_messages()
     device = resolve_device(args.device)
     if args.resume:
-        if args.out is None or not (args.out / "config.json").exists():
+        if args.out is None:
             raise ContraclustError("--resume needs --out pointing at an earlier run folder (with config.json)")
-        config = config_from_dict(json.loads((args.out / "config.json").read_text()))
-        if args.epochs is not None:
-            config.train.epochs, config.train.budget_seconds = args.epochs, 0.0
-        if args.no_progress:
-            config.train.progress = False
+        config, changes = _resumed_config(args)
         data = load(config.data, args, config.augment.size)
     else:
+        if main_process and args.out is not None and args.out.exists():  # before reading data; again under the lock
+            with RunLock(args.out):
+                check_fresh(args.out)
         if args.preset in (None, "auto"):
             data, profile = load_auto(args.data, args, device)
         else:
@@ -101,26 +98,78 @@ def run(args: argparse.Namespace) -> int:
             default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
             # under torchrun every rank must name the same folder, so no de-duplicating suffix there
             args.out = default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else _fresh_run_folder(default)
-        if (args.out / "checkpoints").is_dir() and any((args.out / "checkpoints").iterdir()):
-            raise ContraclustError(f"{args.out} already holds a run; continue it with --resume or choose another --out")
     check_data(config, data)
+    if args.init is not None:
+        initial_weights(args.init, config, data.sample_shape)  # refused now, before anything is written
+    with RunLock(args.out) if main_process else contextlib.nullcontext():
+        if main_process:
+            if args.resume:
+                _record_resume(args.out, changes, device)
+            else:
+                check_fresh(args.out)
+                (args.out / "config.json").write_text(config.to_json())
+        length = (f"time budget {config.train.budget_seconds:.0f} s (at most {config.train.epochs} epochs)"
+                  if config.train.budget_seconds else f"{config.train.epochs} epochs")
+        say(f"{config.method} on {data.name}: {len(data)} samples, K={config.n_clusters}, preset {config.preset}, "
+            f"{length}, run folder {args.out}")
+        if not args.resume:
+            for line in recipe_lines(config):
+                say(line)
+        _, result = fit_run(config, data, args.out, device, args.init, args.resume, started_at)
+        if main_process:
+            _save_curves(args.out)
     if main_process:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "config.json").write_text(config.to_json())
-    length = (f"time budget {config.train.budget_seconds:.0f} s (at most {config.train.epochs} epochs)"
-              if config.train.budget_seconds else f"{config.train.epochs} epochs")
-    say(f"{config.method} on {data.name}: {len(data)} samples, K={config.n_clusters}, preset {config.preset}, "
-        f"{length}, run folder {args.out}")
-    if not args.resume:
-        for line in recipe_lines(config):
-            say(line)
-    _, result = fit_run(config, data, args.out, device, args.init, args.resume, started_at)
-    if main_process:
-        _save_curves(args.out)
         if result.metrics:
             print(metrics_line(result.metrics) + f"  ({time.monotonic() - started_at:.0f} s in all)")
         print(f"wrote {args.out}/metrics.json, assignments.csv, log.csv, checkpoints/")
     return 0
+
+
+def _resumed_config(args: argparse.Namespace):
+    """The run's stored config with what this command line asks to change, and those changes; any
+    change to what defines the run (K, method, seed, data, batch size, ``--set`` of such fields) is an
+    error listing them. ``--epochs`` may extend or shorten the run (it turns a time budget off)."""
+    import copy
+
+    from contraclust.config import apply_overrides
+    from contraclust.errors import ContraclustError
+    from contraclust.training.run_folder import read_run_config, resume_changes
+
+    if args.init is not None:
+        raise ContraclustError("--init starts a new run from given weights; it cannot be combined with --resume")
+    stored = read_run_config(args.out)
+    requested = copy.deepcopy(stored)
+    for given, field in ((args.clusters, "n_clusters"), (args.method, "method"), (args.preset, "preset"),
+                         (args.data, "data")):
+        if given is not None:
+            setattr(requested, field, given)
+    for given, field in ((args.seed, "seed"), (args.batch_size, "batch_size")):
+        if given is not None:
+            setattr(requested.train, field, given)
+    if args.budget is not None:
+        from contraclust.training.budget import parse_duration
+
+        requested.train.budget_seconds = parse_duration(args.budget)
+    apply_overrides(requested, args.overrides)
+    if args.no_progress:
+        requested.train.progress = False
+    changes = resume_changes(stored, requested)
+    if args.epochs is not None:
+        changes["train.epochs"] = [stored.train.epochs, args.epochs]
+        if stored.train.budget_seconds:
+            changes["train.budget_seconds"] = [stored.train.budget_seconds, 0.0]
+        requested.train.epochs, requested.train.budget_seconds = args.epochs, 0.0
+    requested.validate()
+    return requested, changes
+
+
+def _record_resume(out: Path, changes: dict, device) -> None:
+    from contraclust.console import say
+    from contraclust.training.run_folder import record_resume
+
+    record_resume(out, changes, str(device))
+    if changes:
+        say("resuming with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items()))
 
 
 def _fresh_run_folder(base: Path) -> Path:

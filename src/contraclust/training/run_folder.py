@@ -1,0 +1,214 @@
+"""One run per folder: a lock held for the run's life, fresh runs kept out of old folders, and
+resumes that may change only what does not define the run.
+
+The lock is ``OUT/.contraclust.lock``, held with ``flock`` (released by the kernel when its process
+dies, however it dies) and holding its owner's pid, host and start time, so that a second writer is
+told who holds the folder. Where ``flock`` does not exist, the file's presence is the lock, and a
+lock of a process that no longer runs on this host is taken over with a warning.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from contraclust.config import RunConfig
+from contraclust.console import say
+from contraclust.errors import ConfigError, ContraclustError
+from contraclust.training.checkpoint import check_same_run, list_checkpoints, load_checkpoint
+
+try:
+    import fcntl
+except ImportError:  # Windows: fall back to an exclusive-create lock file
+    fcntl = None
+
+LOCK_NAME = ".contraclust.lock"
+RUN_FILES = ("config.json", "log.csv", "metrics.json", "assignments.csv", "checkpoints", "cc-stage")
+RESUME_RECORD = "resumes.jsonl"
+# What a resume may change: how long the run goes on and how it reports, never what it computes.
+SAFE_ON_RESUME = ("train.epochs", "train.progress", "train.log_every", "train.eval_batch_size",
+                  "train.checkpoint_every")
+
+
+def holds_run(folder: Path) -> bool:
+    """True when ``folder`` holds (part of) a run: its config, log, results or checkpoints."""
+    return folder.is_dir() and any((folder / name).exists() for name in RUN_FILES)
+
+
+def has_checkpoint(folder: Path) -> bool:
+    """True when a run in ``folder`` can be resumed: a checkpoint of it, or of its C3 run's CC stage."""
+    return bool(list_checkpoints(folder / "checkpoints") or list_checkpoints(folder / "cc-stage" / "checkpoints"))
+
+
+class RunLock:
+    """Hold ``folder`` (created if needed) for one run: ``with RunLock(folder): ...``. A folder held by a
+    live process is refused with one line naming it."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self.handle = None
+
+    def __enter__(self) -> "RunLock":
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ContraclustError(f"the run folder {self.folder} is a file, not a folder; choose another")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._acquire()
+        except OSError as exc:
+            raise ContraclustError(f"cannot write the run folder {self.folder}: {exc.strerror or exc}") from None
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.handle is None:
+            return
+        if fcntl is not None:
+            self.handle.truncate(0)
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+        else:
+            self.handle.close()
+            self.path.unlink(missing_ok=True)
+        self.handle = None
+
+    def _acquire(self) -> None:
+        owner = {"pid": os.getpid(), "host": socket.gethostname(),
+                 "since": datetime.datetime.now().isoformat(timespec="seconds")}
+        if fcntl is not None:
+            handle = open(self.path, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = _parse_owner(handle.read())
+                handle.close()
+                raise ContraclustError(f"{self.folder} is in use by another run ({_describe(holder)}); wait for it "
+                                       f"to end or choose another folder") from None
+            handle.seek(0)
+            previous = _parse_owner(handle.read())
+            if previous:
+                say(f"warning: taking over the lock of {self.folder} left by {_describe(previous)}, "
+                    f"which no longer runs")
+            handle.seek(0)
+            handle.truncate(0)
+            handle.write(json.dumps(owner))
+            handle.flush()
+            self.handle = handle
+            return
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = _parse_owner(self.path.read_text(errors="replace"))
+                if holder.get("host") == owner["host"] and not _alive(holder.get("pid")):
+                    say(f"warning: taking over the stale lock of {self.folder} left by {_describe(holder)}")
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise ContraclustError(f"{self.folder} is in use by another run ({_describe(holder)}); wait for "
+                                       f"it to end or choose another folder") from None
+            self.handle = os.fdopen(fd, "w")
+            self.handle.write(json.dumps(owner))
+            self.handle.flush()
+            return
+        raise ContraclustError(f"cannot take the lock of {self.folder}; another run took it first")
+
+
+def _parse_owner(text: str) -> dict[str, Any]:
+    try:
+        owner = json.loads(text)
+    except ValueError:
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def _describe(owner: dict[str, Any]) -> str:
+    if not owner:
+        return "a process that left no details"
+    return f"pid {owner.get('pid')} on {owner.get('host')}, since {owner.get('since')}"
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_fresh(folder: Path) -> None:
+    """Refuse to start a new run in a folder that holds one."""
+    if holds_run(folder):
+        raise ContraclustError(f"{folder} already holds a run; continue it with --resume (API: resume=True) or "
+                               f"choose another folder")
+
+
+def read_run_config(folder: Path) -> RunConfig:
+    """The config of the run in ``folder``, for ``--resume``; a missing or corrupt file is one error."""
+    from contraclust.config import config_from_dict
+
+    path = folder / "config.json"
+    if not path.is_file():
+        raise ContraclustError(f"--resume needs a run folder with config.json; {folder} has none")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path} is corrupt ({exc}); the run cannot be resumed from it") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is corrupt (not a JSON object); the run cannot be resumed from it")
+    config = config_from_dict(data)
+    if not has_checkpoint(folder):
+        raise ContraclustError(f"{folder} has no checkpoint yet (its run stopped before the first one): nothing "
+                               f"to resume; start afresh in another folder or delete this one")
+    if list_checkpoints(folder / "checkpoints"):  # readable, safe and of this run, checked before anything runs
+        check_same_run(load_checkpoint(folder, fall_back=True), config, folder)
+    else:
+        load_checkpoint(folder / "cc-stage", fall_back=True)
+    return config
+
+
+def flatten(config: RunConfig) -> dict[str, Any]:
+    """Dotted field -> value, ``method_options`` written as ``method`` (as in overrides); no ``recipe``."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, item)
+        else:
+            out[prefix] = list(value) if isinstance(value, tuple) else value
+
+    data = config.to_dict()
+    data.pop("recipe", None)
+    options = data.pop("method_options", {}) or {}
+    walk("", data)
+    walk("method", options) if options else None
+    out["method"] = config.method
+    return out
+
+
+def resume_changes(stored: RunConfig, requested: RunConfig) -> dict[str, list[Any]]:
+    """The fields ``requested`` changes, each as [stored, requested]; any that defines the run (all but
+    ``SAFE_ON_RESUME``) is an error that lists them."""
+    old, new = flatten(stored), flatten(requested)
+    changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+    unsafe = {k: v for k, v in changed.items() if k not in SAFE_ON_RESUME}
+    if unsafe:
+        listed = ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in unsafe.items())
+        raise ConfigError(f"--resume cannot change what defines the run: {listed}; start a new run in another "
+                          f"folder instead")
+    return changed
+
+
+def record_resume(folder: Path, changes: dict[str, list[Any]], device: str) -> None:
+    """Append one line to ``resumes.jsonl``: when, on what device, and what changed."""
+    entry = {"resumed_at": datetime.datetime.now().isoformat(timespec="seconds"), "device": device,
+             "changes": changes}
+    with open(folder / RESUME_RECORD, "a") as handle:
+        handle.write(json.dumps(entry) + "\n")
