@@ -57,7 +57,7 @@ def test_bad_cluster_counts(tmp_path, k, message):
 
 def test_bad_override_and_resume_without_run(tmp_path):
     assert_one_line_error(run_cli("fit", "--set", "train.epochz=3", "--out", str(tmp_path / "r")), "unknown config field")
-    assert_one_line_error(run_cli("fit", "--out", str(tmp_path / "none"), "--resume"), "--resume needs --out")
+    assert_one_line_error(run_cli("fit", "--out", str(tmp_path / "none"), "--resume"), "--resume needs a run folder")
 
 
 def test_fit_evaluate_predict_round_trip(tmp_path):

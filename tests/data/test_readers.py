@@ -1,4 +1,3 @@
-import gzip
 import pickle
 
 import numpy as np
@@ -123,3 +122,56 @@ def test_shared_cifar10_jpeg_folder_reads(tmp_path):
     assert np.bincount(data.labels).tolist() == [1000] * 10
     assert data.class_names[0] == "airplane" and data.class_names[-1] == "truck"
     assert os.environ["CONTRACLUST_CACHE"] in str(next((tmp_path / "cache").glob("*.npz")))
+
+
+class CreatesAFile:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused(tmp_path):
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir()
+    marker = tmp_path / "code-ran"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(root / name, "wb") as f:
+            pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1], b"x": CreatesAFile(marker)}, f)
+    with pytest.raises(DataError, match="refusing CIFAR batch .* asks for io.open"):
+        load_data(tmp_path)
+    assert not marker.exists()
+
+
+def test_a_stray_file_named_train_does_not_make_a_folder_cifar100(tmp_path):
+    write_images(tmp_path / "a", 3)
+    write_images(tmp_path / "b", 3)
+    (tmp_path / "train").write_text("notes")
+    data = load_data(tmp_path)
+    assert data.name == tmp_path.name and len(data) == 6
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
+    ramp = np.linspace(0, 65535, 64).astype(np.uint16).reshape(8, 8)
+    folder = tmp_path / "deep" / "a"
+    folder.mkdir(parents=True)
+    Image.fromarray(ramp).save(folder / "ramp.png")  # a 16-bit grey PNG
+    read = read_image_folder(tmp_path / "deep", cache_dir=tmp_path / "cache", progress=False).images[0, 0].numpy()
+    expected = np.rint(ramp / 257.0).astype(np.uint8)
+    assert np.abs(read.astype(int) - expected).max() <= 1 and read.max() == 255 and len(np.unique(read)) > 50
+
+    array = from_array(np.stack([ramp, ramp // 2]))
+    assert array.images.dtype.is_floating_point is False
+    assert array.images[0, 0].numpy().tolist() == expected.tolist()
+    floats = np.tile(np.array([[0.0, 0.5], [1.0, 0.25]]), (2, 2))[None]
+    assert from_array(floats).images[0, 0, :2, :2].flatten().tolist() == [0, 128, 255, 64]
+    ints = np.tile(np.array([[0, 100], [255, 7]], np.int64), (2, 2))[None]
+    assert from_array(ints).images[0, 0, :2, :2].flatten().tolist() == [0, 100, 255, 7]
+    with pytest.raises(DataError, match="too small"):
+        from_array(np.zeros((3, 2, 2)))
+    for bad, message in ((np.full((2, 4, 4), -1.0), "negative"), (np.full((2, 4, 4), 300.0), r"\[0, 255\]"),
+                         (np.full((2, 4, 4), 70000), "above 65535"), (np.zeros((0, 4, 4)), "no pixels"),
+                         (np.zeros((2, 4, 4), bool), "real numbers")):
+        with pytest.raises(DataError, match=message):
+            from_array(bad)

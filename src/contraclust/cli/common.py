@@ -10,9 +10,36 @@ DATA_HELP = ("mnist5k (default, embedded), digits, a folder of images (class sub
 
 def add_data_args(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--data", default=None, metavar="PATH_OR_NAME", help=DATA_HELP)
-    cmd.add_argument("--image-size", type=int, default=None,
+    cmd.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
                      help="resize images of a folder to this square size when loading (default: keep their size, "
                           "shrinking any larger than the recipe's input size)")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def output_file(path, what: str = "--output"):
+    """Check that ``path`` can be written as a file (not a folder; its folder exists or can be made)."""
+    from pathlib import Path
+
+    from contraclust.errors import ContraclustError
+
+    path = Path(path)
+    if path.is_dir():
+        raise ContraclustError(f"{what} {path} is a folder; name a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ContraclustError(f"cannot create the folder of {what} {path}: {exc.strerror or exc}") from None
+    return path
 
 
 def add_device_args(cmd: argparse.ArgumentParser) -> None:

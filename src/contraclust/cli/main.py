@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a run or data error (one line on stderr, no traceback),
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -27,10 +28,18 @@ COMMANDS = {"fit": fit.run, "evaluate": predict.run_evaluate, "predict": predict
             "methods": listing.run_methods, "presets": listing.run_presets}
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad usage is one line on stderr (and exit code 2), pointing at ``--help`` instead of printing usage."""
+
+    def error(self, message: str) -> None:
+        print(f"contraclust: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from contraclust.methods import METHODS
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="contraclust", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Contrastive deep clustering of images or feature vectors.\n\nmethods:\n"
         + "\n".join(f"  {name:5s} {cls.summary}" for name, cls in METHODS.items()),
@@ -44,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from contraclust.console import show_messages
     from contraclust.errors import ContraclustError
 
     started_at = time.monotonic()
@@ -53,10 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        show_messages()  # the package's messages (warnings, plans, progress notes) as lines on stderr
     try:
         return COMMANDS[args.command](args)
     except ContraclustError as exc:
         error(str(exc))
+        return 1
+    except OSError as exc:  # a file the user named cannot be written or read: one line, never a traceback
+        error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
         return 1
     except KeyboardInterrupt:
         print("contraclust: interrupted; the last checkpoint is kept (continue with fit --out DIR --resume)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from contraclust.cli.common import add_data_args, add_device_args, load, metrics_line
+from contraclust.cli.common import add_data_args, add_device_args, load, metrics_line, output_file
 
 
 def add_parsers(sub) -> None:
@@ -38,6 +38,7 @@ def run_predict(args) -> int:
     from contraclust.api import predict_checkpoint
     from contraclust.training.trainer import write_assignments
 
+    output_file(args.output)
     data = _load_for_checkpoint(args)
     labels, probabilities, _ = predict_checkpoint(args.checkpoint, data, args.device)
     write_assignments(args.output, labels, probabilities, data.labels)

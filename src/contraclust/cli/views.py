@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contraclust.cli.common import add_data_args, load, load_auto
+from contraclust.cli.common import add_data_args, load, load_auto, output_file, positive_int
 
 
 def add_parser(sub) -> None:
@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     add_data_args(views)
     views.add_argument("--preset", choices=["auto", *PRESETS], default=None, metavar="NAME",
                        help="whose augmentation (default: auto's for this data on the CPU)")
-    views.add_argument("-n", type=int, default=8, help="how many images")
+    views.add_argument("-n", type=positive_int, default=8, help="how many images")
     views.add_argument("--seed", type=int, default=0)
     views.add_argument("--output", type=Path, default=Path("views.png"))
 
@@ -25,6 +25,7 @@ def run(args) -> int:
     from contraclust.presets import build_config, get_preset
     from contraclust.report.plots import save_view_grid
 
+    output_file(args.output)
     if args.preset in (None, "auto"):
         data, profile = load_auto(args.data, args, torch.device("cpu"))
         config = build_config(None, None, profile=profile, device="cpu")

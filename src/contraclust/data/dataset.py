@@ -14,6 +14,9 @@ import torch
 from contraclust.errors import DataError
 
 
+MIN_IMAGE_SIDE = 4  # the small CNN halves its input twice
+
+
 class _SampleSet:
     """What both kinds share; subclasses say which field holds the samples (``tensor``)."""
 
@@ -57,6 +60,10 @@ class ImageSet(_SampleSet):
             )
         if self.images.shape[1] not in (1, 3):
             raise DataError(f"{self.name}: images need 1 or 3 channels, got {self.images.shape[1]}")
+        if min(self.images.shape[2:]) < MIN_IMAGE_SIDE:
+            raise DataError(f"{self.name}: images of {self.images.shape[2]}x{self.images.shape[3]} pixels are too "
+                            f"small for a CNN (at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}); give them as (N, D) "
+                            f"feature vectors instead")
         self._check_labels()
 
     @property

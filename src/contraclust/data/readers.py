@@ -9,12 +9,13 @@ import hashlib
 import importlib.util
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from contraclust.console import progress_iter
+from contraclust.console import progress_iter, say
 from contraclust.data.dataset import FeatureSet, ImageSet, Samples
 from contraclust.errors import DataError
 
@@ -41,8 +42,10 @@ def fine_to_coarse_cifar100() -> np.ndarray:
 def images_from_array(array: np.ndarray, labels: np.ndarray | None = None, name: str = "array") -> ImageSet:
     """Wrap an image array as an ImageSet.
 
-    Accepts (N, H, W) grey images or (N, H, W, C) / (N, C, H, W) with C in {1, 3}; uint8 values
-    are kept, floats in [0, 1] are scaled to 0..255.
+    Accepts (N, H, W) grey images or (N, H, W, C) / (N, C, H, W) with C in {1, 3}. Values become
+    uint8 by their range: uint8 is kept; 16-bit data (uint16, or integers up to 65535) is scaled
+    by 255/65535; floats in [0, 1] are scaled to 0..255; other values within 0..255 are rounded.
+    Negative, non-finite or larger values are refused rather than clipped.
     """
     arr = np.asarray(array)
     if arr.ndim == 3:
@@ -54,26 +57,52 @@ def images_from_array(array: np.ndarray, labels: np.ndarray | None = None, name:
             f"{name}: an image array must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in {{1, 3}}, "
             f"got shape {np.shape(array)}"
         )
-    if arr.dtype != np.uint8:
-        if not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
-            raise DataError(f"{name}: image values must be finite numbers")
-        if arr.max() <= 1.0 and np.issubdtype(arr.dtype, np.floating):
-            arr = arr * 255.0
-        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-    return ImageSet(torch.from_numpy(np.ascontiguousarray(arr)), _labels(labels, name), name)
+    if arr.shape[0] == 0 or arr.shape[2] == 0 or arr.shape[3] == 0:
+        raise DataError(f"{name}: the image array holds no pixels (shape {np.shape(array)})")
+    return ImageSet(torch.from_numpy(np.ascontiguousarray(to_uint8(arr, name))), _labels(labels, name), name)
+
+
+def to_uint8(arr: np.ndarray, name: str = "array") -> np.ndarray:
+    """Image values as uint8, scaled by the range their type implies (see :func:`images_from_array`)."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise DataError(f"{name}: image values must be real numbers, got {arr.dtype}")
+    if not np.isfinite(arr).all():
+        raise DataError(f"{name}: image values must be finite numbers (found NaN or infinity)")
+    low, high = float(arr.min()), float(arr.max())
+    if low < 0:
+        raise DataError(f"{name}: image values must not be negative (minimum {low:g}); scale them to 0..255")
+    if arr.dtype == np.uint16 or (np.issubdtype(arr.dtype, np.integer) and high > 255):
+        if high > 65535:
+            raise DataError(f"{name}: integer image values above 65535 (maximum {high:g}); scale them to 0..255")
+        return np.rint(arr.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        if high <= 1.0:
+            arr = arr.astype(np.float64) * 255.0
+        elif high > 255.0:
+            raise DataError(f"{name}: float image values must lie in [0, 1] or [0, 255] (maximum {high:g})")
+    return np.rint(arr).astype(np.uint8)
 
 
 def features_from_array(array: np.ndarray, labels: np.ndarray | None = None, name: str = "array") -> FeatureSet:
     """Wrap an (N, D) matrix of feature vectors as a FeatureSet."""
     arr = np.asarray(array)
-    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
-        raise DataError(f"{name}: feature vectors must be a numeric (N, D) array, got {arr.dtype} {arr.shape}")
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise DataError(f"{name}: feature vectors must be a real numeric (N, D) array, got {arr.dtype} {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise DataError(f"{name}: the feature array is empty (shape {arr.shape})")
+    if not np.isfinite(arr).all() or np.abs(arr).max() > np.finfo(np.float32).max:
+        raise DataError(f"{name}: features contain NaN, infinite or float32-overflowing values")
     return FeatureSet(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)), _labels(labels, name), name)
 
 
 def from_array(array: np.ndarray, labels: np.ndarray | None = None, name: str = "array") -> Samples:
     """An (N, D) matrix becomes a FeatureSet, anything with spatial axes an ImageSet."""
-    arr = np.asarray(array)
+    try:
+        arr = np.asarray(array)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{name}: cannot read the samples as an array ({exc})") from None
     if arr.ndim == 2:
         return features_from_array(arr, labels, name)
     return images_from_array(arr, labels, name)
@@ -122,10 +151,9 @@ def read_image_folder(
     root = Path(root)
     files, labels, classes = _list_image_folder(root)
     cache_file = _cache_path(root, files, f"{size}/{max_size}", channels or "auto", cache_dir)
-    if cache_file is not None and cache_file.exists():
-        with np.load(cache_file) as cached:
-            images, cached_labels = cached["images"], cached["labels"]
-            native = int(cached["native_size"]) if "native_size" in cached.files else 0
+    cached = _read_cache(cache_file)
+    if cached is not None:
+        images, cached_labels, native = cached
         return ImageSet(torch.from_numpy(images), cached_labels if classes else None, root.name, classes, native)
 
     mode = "L" if channels == 1 else "RGB"
@@ -136,7 +164,7 @@ def read_image_folder(
         try:
             with Image.open(file) as img:
                 sides.append(max(img.size))
-                img = img.convert(mode)
+                img = _eight_bit(img).convert(mode)
                 too_large = max_size is not None and max(img.size) > max_size
                 target = size or (max_size if too_large else None)
                 if target is not None and img.size != (target, target):
@@ -161,6 +189,37 @@ def read_image_folder(
     return ImageSet(torch.from_numpy(images), label_array if classes else None, root.name, classes, native)
 
 
+def _eight_bit(img):
+    """16- and 32-bit grey images (PIL modes I;16*, I) scaled to 8 bits by their bit depth; PIL's own
+    conversion would clip every value above 255 to white."""
+    from PIL import Image
+
+    if not img.mode.startswith("I"):
+        return img
+    values = np.asarray(img).astype(np.float64)
+    depth = 65535.0 if img.mode.startswith("I;16") or values.max(initial=0) <= 65535 else float(2**31 - 1)
+    return Image.fromarray(np.rint(np.clip(values, 0, depth) * (255.0 / depth)).astype(np.uint8), mode="L")
+
+
+def _read_cache(cache_file: Path | None):
+    """(images, labels, native size) from a decoded-image cache; an unreadable one is deleted (it is
+    rebuilt from the image files) with a warning."""
+    if cache_file is None or not cache_file.exists():
+        return None
+    try:
+        with np.load(cache_file, allow_pickle=False) as cached:
+            images, labels = cached["images"], cached["labels"]
+            native = int(cached["native_size"]) if "native_size" in cached.files else 0
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        say(f"warning: the image cache {cache_file} is unreadable ({type(exc).__name__}); decoding the images again")
+        cache_file.unlink(missing_ok=True)
+        return None
+    if images.dtype != np.uint8 or images.ndim != 4:
+        cache_file.unlink(missing_ok=True)
+        return None
+    return images, labels, native
+
+
 def looks_grey(image: np.ndarray) -> bool:
     """True for an (H, W) image, or an (H, W, 3) one whose channels agree up to JPEG's chroma noise
     (mean channel difference under 1 level and 99.5% of pixels within 12 levels)."""
@@ -169,6 +228,20 @@ def looks_grey(image: np.ndarray) -> bool:
     rgb = image.astype(np.int16)
     spread = np.maximum(np.abs(rgb[..., 0] - rgb[..., 1]), np.abs(rgb[..., 1] - rgb[..., 2]))
     return bool(spread.mean() < 1.0 and np.quantile(spread, 0.995) <= 12)
+
+
+class ArrayUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR's batch files (dicts, lists, bytes, numbers and numpy arrays) and nothing else: a
+    pickle that names any other class or function is refused before it can run."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a CIFAR batch never holds")
 
 
 def read_cifar(root: str | Path, coarse: bool = True) -> ImageSet:
@@ -184,7 +257,7 @@ def read_cifar(root: str | Path, coarse: bool = True) -> ImageSet:
             root = root / sub
     if (root / "data_batch_1").exists():
         parts, label_key, name = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels", "cifar10"
-    elif (root / "train").is_file():
+    elif all((root / part).is_file() for part in ("train", "test")):
         parts, label_key, name = ["train", "test"], b"fine_labels", "cifar100"
     else:
         raise DataError(
@@ -196,11 +269,15 @@ def read_cifar(root: str | Path, coarse: bool = True) -> ImageSet:
         file = root / part
         try:
             with open(file, "rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")
-        except (OSError, pickle.UnpicklingError, EOFError) as exc:
-            raise DataError(f"cannot read CIFAR batch {file}: {exc}") from None
-        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[label_key], dtype=np.int64))
+                batch = ArrayUnpickler(handle, encoding="bytes").load()
+            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.append(np.asarray(batch[label_key], dtype=np.int64))
+        except pickle.UnpicklingError as exc:
+            raise DataError(f"refusing CIFAR batch {file}: {exc}") from None
+        except (OSError, EOFError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise DataError(f"cannot read CIFAR batch {file}: {type(exc).__name__} {exc}") from None
+        if len(images[-1]) != len(labels[-1]):
+            raise DataError(f"CIFAR batch {file} holds {len(images[-1])} images but {len(labels[-1])} labels")
     y = np.concatenate(labels)
     if name == "cifar100" and coarse:
         y, name = fine_to_coarse_cifar100()[y], "cifar100-20"
@@ -257,11 +334,20 @@ def load_data(spec: str | Path | None = None, image_size: int | None = None, cha
         if path.suffix not in (".npy", ".npz"):
             raise DataError(f"{path}: a data file must be .npy or .npz; for images give their folder")
         return read_array_file(path)
-    if (path / "data_batch_1").exists() or (path / "cifar-10-batches-py").is_dir() \
-            or (path / "cifar-100-python").is_dir() or (path / "train").is_file():
+    if is_cifar_folder(path):
         return read_cifar(path)
     return read_image_folder(path, size=image_size, channels=channels, cache_dir=cache_dir, progress=progress,
                              max_size=max_size)
+
+
+def is_cifar_folder(path: Path) -> bool:
+    """A CIFAR pickle folder (or one holding it): CIFAR-10's batch files, or CIFAR-100's train, test and
+    meta files together (a lone file named ``train`` beside images is not enough)."""
+    if (path / "cifar-10-batches-py").is_dir() or (path / "cifar-100-python").is_dir():
+        return True
+    if (path / "data_batch_1").is_file() and (path / "test_batch").is_file():
+        return True
+    return all((path / name).is_file() for name in ("train", "test", "meta"))
 
 
 def default_cache_dir() -> Path:
@@ -328,7 +414,10 @@ def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
 def _labels(labels: np.ndarray | None, name: str) -> np.ndarray | None:
     if labels is None:
         return None
-    arr = np.asarray(labels)
+    try:
+        arr = np.asarray(labels)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{name}: cannot read the labels as an array ({exc})") from None
     if not np.issubdtype(arr.dtype, np.integer):
         raise DataError(f"{name}: labels must be integers, got {arr.dtype}")
     return arr.astype(np.int64)
