@@ -30,7 +30,7 @@ from PIL import Image
 
 from contraclust.data import load_data, read_mnist5k
 from contraclust.metrics import evaluate_clustering
-from contraclust.report.summary import kmeans_on_raw
+from common import kmeans_on_raw
 
 DEFAULT_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10"
 PHOTO_CLASSES = ["airplane", "automobile", "bird", "cat", "deer"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from contraclust.data import load_data
-from contraclust.report.summary import fit_in_subprocess, format_row, kmeans_on_raw, mean_spread, table_header
+from common import fit_in_subprocess, format_row, kmeans_on_raw, mean_spread, table_header
 
 METHODS = ("cc", "c3", "drc", "clc")
 

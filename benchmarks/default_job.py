@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from contraclust.data import read_mnist5k
-from contraclust.report.summary import format_row, kmeans_on_raw, mean_spread, table_header
+from common import format_row, kmeans_on_raw, mean_spread, table_header
 
 
 def run_fit(fit_args: list[str], out: Path, cpus: str | None, env: dict[str, str]) -> dict:

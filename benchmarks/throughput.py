@@ -25,7 +25,7 @@ from reference_pipeline import reference_loader  # noqa: E402
 
 from contraclust.data import ImageSet, load_data  # noqa: E402
 from contraclust.presets import build_config  # noqa: E402
-from contraclust.report.summary import peak_device_memory_mb  # noqa: E402
+from contraclust.training.device import peak_device_memory_mb  # noqa: E402
 from contraclust.training import Trainer, resolve_device  # noqa: E402
 
 DEFAULT_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10"

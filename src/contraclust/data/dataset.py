@@ -43,13 +43,15 @@ class _SampleSet:
 @dataclass
 class ImageSet(_SampleSet):
     """A labelled-or-unlabelled set of images held as a uint8 (N, C, H, W) tensor. ``native_size``: the
-    larger side of the files before a reader shrank them (the median over files; 0: as held)."""
+    larger side of the files before a reader shrank them (the median over files; 0: as held).
+    ``paths``: each image's source file, when read from a folder (empty otherwise)."""
 
     images: torch.Tensor
     labels: np.ndarray | None = None
     name: str = "images"
     class_names: list[str] = field(default_factory=list)
     native_size: int = 0
+    paths: list[str] = field(default_factory=list)
     is_image = True
 
     def __post_init__(self) -> None:
@@ -65,6 +67,8 @@ class ImageSet(_SampleSet):
                             f"small for a CNN (at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}); give them as (N, D) "
                             f"feature vectors instead")
         self._check_labels()
+        if self.paths and len(self.paths) != len(self):
+            raise DataError(f"{self.name}: {len(self)} images but {len(self.paths)} paths")
 
     @property
     def tensor(self) -> torch.Tensor:

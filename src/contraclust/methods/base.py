@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from contraclust.checks import check_fields, choice
@@ -55,6 +56,11 @@ class ClusteringMethod(nn.Module):
     def cluster_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """(N, K) soft assignment of un-augmented inputs (call under ``eval()``/``no_grad``)."""
         raise NotImplementedError
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, D) representation of un-augmented inputs: the backbone's features, L2-normalised (what
+        ``transform`` returns and the report maps in 2-D). Call under ``eval()``/``no_grad``."""
+        return F.normalize(self.backbone(x).float(), dim=1)
 
     def readout(self, probabilities: torch.Tensor) -> torch.Tensor:
         """Final (N, K) assignment of a whole evaluated set from its per-sample probabilities; the

@@ -8,6 +8,8 @@ precision uses bf16 on CUDA always and on a CPU only when oneDNN reports bf16 su
 from __future__ import annotations
 
 import contextlib
+import resource
+import sys
 
 import torch
 
@@ -61,3 +63,15 @@ def autocast_context(dtype: torch.dtype | None, device: torch.device):
 
 def describe_precision(dtype: torch.dtype | None) -> str:
     return "bf16 autocast" if dtype is torch.bfloat16 else "fp32"
+
+
+def peak_host_memory_mb() -> float:
+    """Peak resident memory of this process so far (MB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def peak_device_memory_mb(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)

@@ -7,7 +7,6 @@ back (and checked for NaN) only every ``log_every`` steps.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -29,11 +28,15 @@ from contraclust.errors import ConfigError, TrainingDiverged
 from contraclust.methods import ClusteringMethod, get_method
 from contraclust.metrics import evaluate_clustering
 from contraclust.models import build_backbone
+from contraclust.report.assignments import write_assignments
 from contraclust.training import checkpoint as ckpt
 from contraclust.training.budget import BudgetKeeper, BudgetPlan, RunShape
-from contraclust.training.device import autocast_context, autocast_dtype, resolve_device
+from contraclust.training.device import (
+    autocast_context, autocast_dtype, peak_device_memory_mb, peak_host_memory_mb, resolve_device,
+)
+from contraclust.training.inference import predict_probabilities
 from contraclust.training.distributed import (
-    DistContext, barrier, broadcast_flag, broadcast_object, gather, gather_objects, init_distributed,
+    DistContext, barrier, broadcast_flag, broadcast_object, gather, init_distributed,
 )
 from contraclust.training.schedule import LearningRateSchedule
 
@@ -58,10 +61,10 @@ def check_data(config: RunConfig, data: Samples) -> None:
     """Refuse what cannot be clustered before anything is written: K < 2, K > N, a batch larger than N."""
     config.validate()
     n = len(data)
-    if config.n_clusters > n:
-        raise ConfigError(f"{config.n_clusters} clusters requested but the data has only {n} samples")
     if n < 2:
         raise ConfigError(f"the data has {n} sample(s); clustering needs at least 2")
+    if config.n_clusters > n:
+        raise ConfigError(f"{config.n_clusters} clusters requested but the data has only {n} samples")
     if config.train.batch_size > n:
         raise ConfigError(f"batch size {config.train.batch_size} is larger than the {n} samples; lower --batch-size")
 
@@ -293,7 +296,8 @@ class Trainer:
         wall = elapsed_before + time.perf_counter() - start
         result = TrainResult(labels, probabilities, metrics, epoch, wall, self.history)
         if self.out_dir and self.dist.is_main:
-            write_run_outputs(self.out_dir, result, self.data.labels, self.device, self.budget_plan)
+            write_run_outputs(self.out_dir, result, self.data.labels, self.device, self.budget_plan,
+                              getattr(self.data, "paths", None))
         return result
 
     # ----------------------------------------------------------------------------------- time budget
@@ -304,7 +308,8 @@ class Trainer:
             return None
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
         warmup = 3 + (5 if self.config.train.compile and self.device.type == "cuda" else 0)
-        keeper = BudgetKeeper(budget, self.started_at, self.clock, sync, warmup_steps=warmup)
+        keeper = BudgetKeeper(budget, self.started_at, self.clock, sync, warmup_steps=warmup,
+                              finish_seconds=3.0 + self.config.train.after_seconds)
         if self.budget_plan is not None:
             keeper.resume(self.budget_plan, self.start_step, self.history[-1]["wall_seconds"] if self.history else 0.0)
         return keeper
@@ -370,32 +375,11 @@ class Trainer:
                                      self.dist)
 
 
-@torch.no_grad()
-def predict_probabilities(method: ClusteringMethod, augment, samples: torch.Tensor, batch_size: int,
-                          autocast=contextlib.nullcontext, channels_last: bool = False,
-                          dist_ctx: DistContext = DistContext()) -> tuple[np.ndarray, np.ndarray]:
-    was_training = method.training
-    method.eval()
-    n = samples.shape[0]
-    chunks = []
-    for start in range(dist_ctx.rank * batch_size, n, batch_size * dist_ctx.world_size):
-        x = augment.eval_view(samples[start: start + batch_size])
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast():
-            chunks.append((start, method.cluster_probabilities(x).float().cpu()))
-    method.train(was_training)
-    ordered = sorted(((s, p) for rank_chunks in gather_objects(chunks) for s, p in rank_chunks), key=lambda sp: sp[0])
-    probabilities = method.readout(torch.cat([p for _, p in ordered])).numpy()
-    return probabilities.argmax(axis=1), probabilities
-
-
 def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | None,
-                      device: torch.device = torch.device("cpu"), plan: BudgetPlan | None = None) -> None:
-    """assignments.csv (index, cluster, confidence[, label]) and metrics.json."""
-    from contraclust.report.summary import peak_device_memory_mb, peak_host_memory_mb
-
-    write_assignments(out_dir / "assignments.csv", result.labels, result.probabilities, labels)
+                      device: torch.device = torch.device("cpu"), plan: BudgetPlan | None = None,
+                      paths: list[str] | None = None) -> None:
+    """assignments.csv (index[, path], cluster, confidence, the runner-up clusters[, label]) and metrics.json."""
+    write_assignments(out_dir / "assignments.csv", result.labels, result.probabilities, labels, paths)
     summary = {**result.metrics, "epochs": result.epochs, "wall_seconds": round(result.wall_seconds, 3),
                "n_samples": int(len(result.labels)), "n_clusters": int(result.probabilities.shape[1]),
                "cluster_sizes": np.bincount(result.labels, minlength=result.probabilities.shape[1]).tolist(),
@@ -404,17 +388,6 @@ def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | N
     if plan is not None:
         summary["budget_plan"] = plan.to_dict()
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-
-
-def write_assignments(path: Path, clusters: np.ndarray, probabilities: np.ndarray,
-                      labels: np.ndarray | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["index", "cluster", "confidence"] + (["label"] if labels is not None else []))
-        confidence = probabilities.max(axis=1)
-        for i, (c, p) in enumerate(zip(clusters, confidence)):
-            writer.writerow([i, int(c), f"{p:.6f}"] + ([int(labels[i])] if labels is not None else []))
 
 
 def _seed_everything(seed: int) -> None:

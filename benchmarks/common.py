@@ -1,16 +1,15 @@
-"""Numbers for benchmark tables: the k-means baseline, mean and spread over seeds, peak memory."""
+"""What the benchmark scripts share: the k-means baseline, mean and spread over seeds, table rows, and
+fits run in their own process. (Not part of the package: these serve the benchmark tables only.)"""
 from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from contraclust.data import Samples
 from contraclust.metrics import evaluate_clustering
@@ -48,18 +47,6 @@ def table_header(extra_columns: list[str] | None = None) -> str:
     extra = extra_columns or []
     head = "| method | NMI | ACC | ARI |" + "".join(f" {c} |" for c in extra)
     return head + "\n|" + "---|" * (4 + len(extra))
-
-
-def peak_host_memory_mb() -> float:
-    """Peak resident memory of this process so far (MB)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
-def peak_device_memory_mb(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
 
 
 def fit_in_subprocess(args: list[str], out: Path) -> dict:

@@ -1,0 +1,48 @@
+"""Inference with a trained method: cluster probabilities and embeddings of un-augmented samples, in
+batches, under the run's precision and memory format (and split over processes when distributed)."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from contraclust.methods import ClusteringMethod
+from contraclust.training.distributed import DistContext, gather_objects
+
+
+@torch.no_grad()
+def predict_probabilities(method: ClusteringMethod, augment, samples: torch.Tensor, batch_size: int,
+                          autocast=contextlib.nullcontext, channels_last: bool = False,
+                          dist_ctx: DistContext = DistContext()) -> tuple[np.ndarray, np.ndarray]:
+    was_training = method.training
+    method.eval()
+    n = samples.shape[0]
+    chunks = []
+    for start in range(dist_ctx.rank * batch_size, n, batch_size * dist_ctx.world_size):
+        x = augment.eval_view(samples[start: start + batch_size])
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            chunks.append((start, method.cluster_probabilities(x).float().cpu()))
+    method.train(was_training)
+    ordered = sorted(((s, p) for rank_chunks in gather_objects(chunks) for s, p in rank_chunks), key=lambda sp: sp[0])
+    probabilities = method.readout(torch.cat([p for _, p in ordered])).numpy()
+    return probabilities.argmax(axis=1), probabilities
+
+
+@torch.no_grad()
+def embed_samples(method: ClusteringMethod, augment, samples: torch.Tensor, batch_size: int,
+                  autocast=contextlib.nullcontext, channels_last: bool = False) -> np.ndarray:
+    """(N, D) embeddings (``method.embed``: the backbone's L2-normalised features) of un-augmented samples."""
+    was_training = method.training
+    method.eval()
+    chunks = []
+    for start in range(0, samples.shape[0], batch_size):
+        x = augment.eval_view(samples[start: start + batch_size])
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            chunks.append(method.embed(x).float().cpu())
+    method.train(was_training)
+    return torch.cat(chunks).numpy()
