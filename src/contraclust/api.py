@@ -8,23 +8,29 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 from contraclust.augment import build_augmenter
 from contraclust.config import RunConfig, config_from_dict
 from contraclust.data import FeatureSet, ImageSet, Samples, from_array, load_data
-from contraclust.errors import ConfigError, DataError
+from contraclust.errors import CheckpointError, ConfigError, DataError
 from contraclust.metrics import evaluate_clustering
 from contraclust.presets import build_config, get_preset
 from contraclust.recipes.auto import DataProfile, DeviceProfile, max_image_size
-from contraclust.training import build_method, predict_probabilities, resolve_device
+from contraclust.training import build_method, embed_samples, predict_probabilities, resolve_device
 from contraclust.training.run_folder import RunLock, check_fresh, read_run_config, record_resume, resume_changes
 from contraclust.training.stages import fit_run
 from contraclust.training.trainer import check_data
-from contraclust.training.checkpoint import load_checkpoint
+from contraclust.training.checkpoint import FORMAT_VERSION, atomic_torch_save, load_checkpoint, to_plain
 from contraclust.training.device import autocast_context, autocast_dtype
 
 
-class ContrastiveClustering:
+class NotFittedYet(ConfigError, NotFittedError):
+    """The estimator is used before ``fit`` (scikit-learn's NotFittedError, and the project's own)."""
+
+
+class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     """Cluster images or feature vectors with a contrastive method (cc, c3, drc, clc).
 
     Parameters mirror the CLI: ``method`` (default: the recipe's), ``preset`` (default: ``auto``,
@@ -36,7 +42,10 @@ class ContrastiveClustering:
     run's weights).
 
     After ``fit``: ``labels_`` (N,), ``probabilities_`` (N, K), ``metrics_`` (NMI/ACC/ARI when
-    labels were given), ``config_``, ``history_``, ``budget_plan_`` (the time plan, when budgeted).
+    labels were given), ``config_``, ``history_``, ``budget_plan_`` (the time plan, when budgeted),
+    ``n_features_in_``. ``predict``/``predict_proba`` assign new samples, ``transform`` embeds them
+    (the backbone's L2-normalised features), ``save``/``load`` keep a fitted estimator in one file
+    that holds tensors and plain data only (loading it runs no code).
     """
 
     def __init__(self, n_clusters: int = 10, method: str | None = None, preset: str | None = None,
@@ -58,24 +67,14 @@ class ContrastiveClustering:
         self.progress = progress
         self.resume = resume
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("n_clusters", "method", "preset", "budget", "epochs", "batch_size",
-                                              "device", "random_state", "out_dir", "overrides", "init", "progress",
-                                              "resume")}
-
-    def set_params(self, **params: Any) -> "ContrastiveClustering":
-        for key, value in params.items():
-            if key not in self.get_params():
-                raise ConfigError(f"unknown parameter {key!r}; parameters: {', '.join(self.get_params())}")
-            setattr(self, key, value)
-        return self
-
     def fit(self, X: Any, y: np.ndarray | None = None) -> "ContrastiveClustering":
         started_at = time.monotonic()
         device = resolve_device(self.device)
         auto = self.preset in (None, "auto")
         max_size = max_image_size(DeviceProfile.of(device)) if auto else get_preset(self.preset).augment.size
         data = as_samples(X, y, max_size)
+        if len(data) < 2:
+            raise DataError(f"the data has {len(data)} sample(s) (n_samples = {len(data)}); clustering needs at least 2")
         config = build_config(self.method, self.preset, data=str(X) if isinstance(X, (str, Path)) else None,
                               profile=DataProfile.of(data) if auto else None, device=device,
                               n_clusters=self.n_clusters, epochs=self.epochs, budget=self.budget,
@@ -105,27 +104,76 @@ class ContrastiveClustering:
         self.n_features_in_ = int(np.prod(data.sample_shape))
         return self
 
-    def fit_predict(self, X: Any, y: np.ndarray | None = None) -> np.ndarray:
+    def fit_predict(self, X: Any, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
         return self.fit(X, y).labels_
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        self._check_fitted()
-        data = as_samples(X)
-        if tuple(data.sample_shape) != self.sample_shape_:
-            raise DataError(f"this model was fitted on samples of shape {self.sample_shape_}; got samples of shape "
-                            f"{tuple(data.sample_shape)}")
+        """(N, K) cluster probabilities of new samples, read out as the fitted run reads out."""
+        data = self._samples(X)
         return _predict(self.model_, self.config_, data, self.device)[1]
 
     def predict(self, X: Any) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1)
 
+    def transform(self, X: Any) -> np.ndarray:
+        """(N, D) embeddings of new samples: the backbone's L2-normalised features."""
+        data = self._samples(X)
+        dev = resolve_device(self.device)
+        method, channels_last, autocast = _inference_setup(self.model_, self.config_, data, dev)
+        return embed_samples(method, build_augmenter(self.config_.augment, data.is_image), data.tensor.to(dev),
+                             self.config_.train.eval_batch_size, autocast, channels_last)
+
     def score(self, X: Any, y: np.ndarray) -> float:
         """NMI of the predicted clusters against ``y``."""
         return evaluate_clustering(np.asarray(y), self.predict(X))["nmi"]
 
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted estimator (config, weights, parameters, results) to one file, atomically."""
+        self._check_fitted()
+        params = {k: str(v) if isinstance(v, Path) else v for k, v in self.get_params().items()}
+        estimator = {"params": params, "sample_shape": list(self.sample_shape_), "metrics": self.metrics_,
+                     "labels": torch.from_numpy(np.asarray(self.labels_, dtype=np.int64)),
+                     "probabilities": torch.from_numpy(np.asarray(self.probabilities_, dtype=np.float32)),
+                     "history": self.history_, "budget_plan": self.budget_plan_}
+        path = Path(path)
+        atomic_torch_save(to_plain({"format_version": FORMAT_VERSION, "config": self.config_.to_dict(),
+                                    "model": self.model_.state_dict(), "estimator": estimator}), path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ContrastiveClustering":
+        """A fitted estimator from ``save``'s file (read with ``weights_only=True``: no code runs)."""
+        state = load_checkpoint(path)
+        if "estimator" not in state:
+            raise CheckpointError(f"{path} is a run's checkpoint, not a saved estimator; use "
+                                  f"contraclust.api.predict_checkpoint or ContrastiveClustering(init=...)")
+        saved = state["estimator"]
+        model = cls(**{k: v for k, v in saved["params"].items() if k in cls().get_params()})
+        model.config_ = config_from_dict(state["config"])
+        model.sample_shape_ = tuple(saved["sample_shape"])
+        model.model_ = build_method(model.config_, model.sample_shape_)
+        model.model_.load_state_dict(state["model"])
+        model.model_.eval()
+        model.labels_ = saved["labels"].numpy()
+        model.probabilities_ = saved["probabilities"].numpy()
+        model.metrics_, model.history_ = saved["metrics"], saved["history"]
+        model.budget_plan_ = saved["budget_plan"]
+        model.n_features_in_ = int(np.prod(model.sample_shape_))
+        return model
+
+    def _samples(self, X: Any) -> Samples:
+        """``X`` as samples of the shape this estimator was fitted on."""
+        self._check_fitted()
+        data = as_samples(X)
+        if tuple(data.sample_shape) != self.sample_shape_:
+            got, expected = int(np.prod(data.sample_shape)), self.n_features_in_
+            raise DataError(f"X has {got} features, but ContrastiveClustering is expecting {expected} features as "
+                            f"input (fitted on samples of shape {self.sample_shape_}, got {tuple(data.sample_shape)})")
+        return data
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise ConfigError("this ContrastiveClustering instance is not fitted yet; call fit first")
+            raise NotFittedYet("this ContrastiveClustering instance is not fitted yet; call fit first")
 
 
 def _override_list(overrides: Any) -> list[str]:
@@ -152,24 +200,45 @@ def load_model(checkpoint: str | Path, sample_shape: tuple[int, ...]) -> tuple[t
     """A trained method and its config from a checkpoint file or run folder."""
     state = load_checkpoint(checkpoint)
     config = config_from_dict(state["config"])
+    return model_from_state(state, config, sample_shape, checkpoint), config
+
+
+def model_from_state(state: dict, config: RunConfig, sample_shape: tuple[int, ...], source) -> torch.nn.Module:
+    """The method of ``config`` for samples of ``sample_shape``, with the weights in checkpoint ``state``."""
     try:
         method = build_method(config, sample_shape)
         method.load_state_dict(state["model"])
     except (RuntimeError, ConfigError) as exc:
-        raise DataError(f"the data's sample shape {sample_shape} does not fit the model in {checkpoint} "
+        raise DataError(f"the data's sample shape {sample_shape} does not fit the model in {source} "
                         f"({str(exc).splitlines()[0][:120]})") from None
-    return method, config
+    return method
+
+
+def predict_and_embed(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None):
+    """(labels, probabilities, embeddings) of ``data`` under the run's read-out, precision and format."""
+    dev = resolve_device(device)
+    labels, probabilities = _predict(method, config, data, dev)
+    method, channels_last, autocast = _inference_setup(method, config, data, dev)
+    embeddings = embed_samples(method, build_augmenter(config.augment, data.is_image), data.tensor.to(dev),
+                               config.train.eval_batch_size, autocast, channels_last)
+    return labels, probabilities, embeddings
+
+
+def _inference_setup(method: torch.nn.Module, config: RunConfig, data: Samples, device: torch.device):
+    """The method on ``device`` in the run's memory format, and the run's autocast."""
+    channels_last = config.train.channels_last and data.is_image
+    method.to(device, memory_format=torch.channels_last) if channels_last else method.to(device)
+    dtype = autocast_dtype(config.train.precision, device)
+    return method, channels_last, lambda: autocast_context(dtype, device)
 
 
 def _predict(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None):
     """Probabilities under the same precision and memory format as the run's own evaluations."""
     dev = resolve_device(device)
-    channels_last = config.train.channels_last and data.is_image
-    method.to(dev, memory_format=torch.channels_last) if channels_last else method.to(dev)
+    method, channels_last, autocast = _inference_setup(method, config, data, dev)
     augment = build_augmenter(config.augment, data.is_image)
-    dtype = autocast_dtype(config.train.precision, dev)
-    return predict_probabilities(method, augment, data.tensor.to(dev), config.train.eval_batch_size,
-                                 lambda: autocast_context(dtype, dev), channels_last)
+    return predict_probabilities(method, augment, data.tensor.to(dev), config.train.eval_batch_size, autocast,
+                                 channels_last)
 
 
 def predict_checkpoint(checkpoint: str | Path, data: Samples, device: str | None = "auto"):

@@ -11,6 +11,10 @@ class DataError(ContraclustError, ValueError):
     """A data path is missing, empty, corrupt, or of the wrong shape."""
 
 
+class DataTypeError(DataError, TypeError):
+    """Samples of a type that cannot be read as numbers (a TypeError too, as scikit-learn expects)."""
+
+
 class ConfigError(ContraclustError, ValueError):
     """A configuration value is out of range or inconsistent with the data."""
 

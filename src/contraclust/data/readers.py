@@ -17,7 +17,7 @@ import torch
 
 from contraclust.console import progress_iter, say
 from contraclust.data.dataset import FeatureSet, ImageSet, Samples
-from contraclust.errors import DataError
+from contraclust.errors import DataError, DataTypeError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -66,7 +66,9 @@ def to_uint8(arr: np.ndarray, name: str = "array") -> np.ndarray:
     """Image values as uint8, scaled by the range their type implies (see :func:`images_from_array`)."""
     if arr.dtype == np.uint8:
         return arr
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+    if np.iscomplexobj(arr):
+        raise DataError(f"{name}: Complex data not supported; give real image values")
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
         raise DataError(f"{name}: image values must be real numbers, got {arr.dtype}")
     if not np.isfinite(arr).all():
         raise DataError(f"{name}: image values must be finite numbers (found NaN or infinity)")
@@ -88,10 +90,14 @@ def to_uint8(arr: np.ndarray, name: str = "array") -> np.ndarray:
 def features_from_array(array: np.ndarray, labels: np.ndarray | None = None, name: str = "array") -> FeatureSet:
     """Wrap an (N, D) matrix of feature vectors as a FeatureSet."""
     arr = np.asarray(array)
-    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+    if np.iscomplexobj(arr):
+        raise DataError(f"{name}: Complex data not supported; give real feature vectors")
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
         raise DataError(f"{name}: feature vectors must be a real numeric (N, D) array, got {arr.dtype} {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise DataError(f"{name}: the feature array is empty (shape {arr.shape})")
+    for axis, what in ((0, "sample"), (1, "feature")):
+        if arr.shape[axis] == 0:
+            raise DataError(f"{name}: the feature array is empty: 0 {what}(s) (shape={arr.shape}) while a minimum "
+                            f"of 1 is required.")
     if not np.isfinite(arr).all() or np.abs(arr).max() > np.finfo(np.float32).max:
         raise DataError(f"{name}: features contain NaN, infinite or float32-overflowing values")
     return FeatureSet(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)), _labels(labels, name), name)
@@ -99,10 +105,16 @@ def features_from_array(array: np.ndarray, labels: np.ndarray | None = None, nam
 
 def from_array(array: np.ndarray, labels: np.ndarray | None = None, name: str = "array") -> Samples:
     """An (N, D) matrix becomes a FeatureSet, anything with spatial axes an ImageSet."""
+    if hasattr(array, "toarray") and hasattr(array, "nnz"):
+        raise DataError(f"{name}: sparse input is not supported; dense data is required (convert with X.toarray())")
     try:
         arr = np.asarray(array)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{name}: cannot read the samples as an array ({exc})") from None
+        if arr.dtype == object:  # numbers held as Python objects (as pandas may give them)
+            arr = arr.astype(np.float64)
+    except TypeError as exc:
+        raise DataTypeError(f"{name}: cannot read the samples as an array of numbers ({exc})") from None
+    except ValueError as exc:
+        raise DataError(f"{name}: cannot read the samples as an array of numbers ({exc})") from None
     if arr.ndim == 2:
         return features_from_array(arr, labels, name)
     return images_from_array(arr, labels, name)
@@ -154,7 +166,8 @@ def read_image_folder(
     cached = _read_cache(cache_file)
     if cached is not None:
         images, cached_labels, native = cached
-        return ImageSet(torch.from_numpy(images), cached_labels if classes else None, root.name, classes, native)
+        return ImageSet(torch.from_numpy(images), cached_labels if classes else None, root.name, classes, native,
+                        [str(f) for f in files])
 
     mode = "L" if channels == 1 else "RGB"
     decoded, sides = [], []
@@ -186,7 +199,8 @@ def read_image_folder(
     native = int(np.median(sides))
     if cache_file is not None:
         _atomic_savez(cache_file, images=images, labels=label_array, native_size=np.array(native))
-    return ImageSet(torch.from_numpy(images), label_array if classes else None, root.name, classes, native)
+    return ImageSet(torch.from_numpy(images), label_array if classes else None, root.name, classes, native,
+                    [str(f) for f in files])
 
 
 def _eight_bit(img):
@@ -412,12 +426,21 @@ def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
 
 
 def _labels(labels: np.ndarray | None, name: str) -> np.ndarray | None:
+    """Labels as int64: integers as they are, whole floats cast, strings (class names) numbered in sorted
+    order; anything else is an "Unknown label type" error."""
     if labels is None:
         return None
     try:
         arr = np.asarray(labels)
     except (ValueError, TypeError) as exc:
-        raise DataError(f"{name}: cannot read the labels as an array ({exc})") from None
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise DataError(f"{name}: labels must be integers, got {arr.dtype}")
-    return arr.astype(np.int64)
+        raise DataError(f"{name}: Unknown label type: cannot read the labels as an array ({exc})") from None
+    if np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_:
+        return arr.astype(np.int64)
+    if np.issubdtype(arr.dtype, np.floating) and np.isfinite(arr).all() and (arr == np.round(arr)).all():
+        return arr.astype(np.int64)
+    if arr.dtype.kind in "USO" and arr.ndim == 1:
+        try:
+            return np.unique(arr.astype(str), return_inverse=True)[1].astype(np.int64)
+        except (TypeError, ValueError):
+            pass
+    raise DataError(f"{name}: Unknown label type: labels must be integers or class names, got {arr.dtype}")
