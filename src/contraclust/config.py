@@ -79,13 +79,15 @@ class TrainConfig:
 
     ``budget_seconds``: 0 runs ``epochs``; above 0 the run, from its start to its files, is sized to
     end within that many seconds (measured speed; ``epochs`` becomes the most it may run; see
-    ``training/budget.py``). ``precision``: auto (bf16 autocast on CUDA, and on CPUs with native bf16
+    ``training/budget.py``); ``after_seconds`` of it are kept for work after training (``fit`` sets
+    it to its estimate of the report's time). ``precision``: auto (bf16 autocast on CUDA, and on CPUs with native bf16
     kernels; else fp32), fp32 or bf16. ``channels_last`` applies to images on every device.
     ``compile`` and ``compile_augment`` apply ``torch.compile`` on CUDA only. ``batch_size`` is the
     global batch, split over torchrun processes."""
 
     epochs: int = ranged(1000, ge=1)
     budget_seconds: float = ranged(0.0, ge=0)
+    after_seconds: float = ranged(0.0, ge=0)
     batch_size: int = ranged(256, ge=2)
     drop_last: bool = True
     seed: int = ranged(42, ge=0)

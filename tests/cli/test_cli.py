@@ -70,7 +70,7 @@ def test_fit_evaluate_predict_round_trip(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"nmi", "acc", "ari", "epochs", "wall_seconds"} <= set(metrics) and metrics["epochs"] == 2
     assert json.loads((run / "config.json").read_text())["train"]["seed"] == 1
-    assert (run / "curves.png").exists()
+    assert (run / "curves.png").exists() and (run / "report.html").exists()
 
     evaluated = run_cli("evaluate", str(run), "--data", str(data), "--json", "--device", "cpu")
     assert evaluated.returncode == 0, evaluated.stderr
@@ -80,7 +80,8 @@ def test_fit_evaluate_predict_round_trip(tmp_path):
     predicted = run_cli("predict", str(run), "--data", str(data), "--output", str(out_csv), "--device", "cpu")
     assert predicted.returncode == 0, predicted.stderr
     rows = out_csv.read_text().splitlines()
-    assert rows[0] == "index,cluster,confidence,label" and len(rows) == 401
+    assert rows[0] == ("index,cluster,confidence,cluster_2,probability_2,cluster_3,probability_3,label")
+    assert len(rows) == 401
     assert rows[1:] == (run / "assignments.csv").read_text().splitlines()[1:]
 
     again = run_cli("fit", "--data", str(data), "--out", str(run), "--device", "cpu", *tiny_args())

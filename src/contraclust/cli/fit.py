@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   contraclust fit --method cc --budget 90s          # plain CC, within 90 seconds
   contraclust fit --data ../shared/datasets/cifar10 --preset cc-paper-cifar10 --device cuda
   contraclust fit --out runs/mine --resume           # continue a killed run exactly
+  contraclust fit --data my_images/ -k 5 --no-report   # no report.html at the end
 """
 
 
@@ -28,7 +29,7 @@ def add_parser(sub) -> None:
     fit = sub.add_parser("fit", help="train a clustering model and write a run folder",
                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
                          description="Train a method on data; writes config.json, log.csv, checkpoints/, "
-                                     "assignments.csv and metrics.json into --out. Without --preset the auto "
+                                     "assignments.csv, metrics.json and report.html into --out. Without --preset the auto "
                                      "recipe is chosen from the data and the device and sized by a time budget "
                                      "(10 minutes on a CPU, 30 on a GPU); `contraclust presets --data X` shows it.")
     add_data_args(fit)
@@ -55,6 +56,8 @@ def add_parser(sub) -> None:
     fit.add_argument("--resume", action="store_true",
                      help="continue the run in --out from its newest checkpoint, with its saved config and its "
                           "time plan (--epochs may extend it)")
+    fit.add_argument("--no-report", action="store_true",
+                     help="do not write OUT/report.html (the clusters' galleries, curves and maps) at the end")
     fit.add_argument("--init", type=Path, default=None, metavar="RUN_OR_CHECKPOINT",
                      help="start from another run's weights (e.g. C3 from a CC run); --method c3 without it "
                           "trains a CC stage first, in OUT/cc-stage")
@@ -65,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from contraclust.console import say
     from contraclust.errors import ContraclustError
     from contraclust.presets import build_config, get_preset
+    from contraclust.report.html import report_seconds, write_report
     from contraclust.training.budget import parse_duration
     from contraclust.training.device import resolve_device
     from contraclust.training.run_folder import RunLock, check_fresh
@@ -98,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
             default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
             # under torchrun every rank must name the same folder, so no de-duplicating suffix there
             args.out = default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else _fresh_run_folder(default)
+    if not args.no_report and not args.resume and config.train.budget_seconds:
+        config.train.after_seconds = report_seconds(len(data))  # the budget ends with the report written
     check_data(config, data)
     if args.init is not None:
         initial_weights(args.init, config, data.sample_shape)  # refused now, before anything is written
@@ -118,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         _, result = fit_run(config, data, args.out, device, args.init, args.resume, started_at)
         if main_process:
             _save_curves(args.out)
+            if not args.no_report:
+                say(f"report: {write_report(args.out, data, device)}")
     if main_process:
         if result.metrics:
             print(metrics_line(result.metrics) + f"  ({time.monotonic() - started_at:.0f} s in all)")

@@ -1,4 +1,4 @@
-"""The ``contraclust`` command line: fit, evaluate, predict, views, plus listings of methods and presets.
+"""The ``contraclust`` command line: fit, evaluate, predict, report, views, and listings of methods and presets.
 
 Each command lives in its own module of this package; this one builds the parser and runs a command.
 Exit codes: 0 success, 1 a run or data error (one line on stderr, no traceback), 2 bad usage,
@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from contraclust.cli import fit, listing, predict, views
+from contraclust.cli import fit, listing, predict, report, views
 from contraclust.cli.common import error
 
 EPILOG = """examples:
@@ -21,10 +21,12 @@ EPILOG = """examples:
   contraclust fit --out runs/mine --resume           # continue a killed run exactly
   contraclust presets --data my_images/              # what the auto recipe would choose, and why
   contraclust evaluate runs/mine --data my_images/
-  contraclust predict runs/mine --data my_images/ --output clusters.csv
+  contraclust predict runs/mine --data my_images/ --output clusters.csv --copy-into sorted/
+  contraclust report runs/mine                       # runs/mine/report.html (fit writes it too)
 """
 
-COMMANDS = {"fit": fit.run, "evaluate": predict.run_evaluate, "predict": predict.run_predict, "views": views.run,
+COMMANDS = {"fit": fit.run, "evaluate": predict.run_evaluate, "predict": predict.run_predict, "report": report.run,
+            "views": views.run,
             "methods": listing.run_methods, "presets": listing.run_presets}
 
 
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     fit.add_parser(sub)
     predict.add_parsers(sub)
+    report.add_parser(sub)
     views.add_parser(sub)
     listing.add_parsers(sub)
     return parser

@@ -15,7 +15,16 @@ def add_parsers(sub) -> None:
         add_data_args(cmd)
         add_device_args(cmd)
         if name == "predict":
-            cmd.add_argument("--output", type=Path, default=Path("assignments.csv"), help="CSV file to write")
+            cmd.add_argument("--output", type=Path, default=Path("assignments.csv"),
+                             help="CSV to write: index (and path for files), cluster, confidence, the next two "
+                                  "clusters with their probabilities, and label when known")
+            sorting = cmd.add_mutually_exclusive_group()
+            sorting.add_argument("--copy-into", type=Path, default=None, metavar="DIR",
+                                 help="also copy each image file into DIR/cluster_K/ (names kept, originals untouched)")
+            sorting.add_argument("--link-into", type=Path, default=None, metavar="DIR",
+                                 help="as --copy-into, with symbolic links instead of copies")
+            cmd.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                             help="with --copy-into/--link-into: images less sure than P go to DIR/uncertain/")
         else:
             cmd.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
@@ -36,13 +45,28 @@ def run_evaluate(args) -> int:
 
 def run_predict(args) -> int:
     from contraclust.api import predict_checkpoint
-    from contraclust.training.trainer import write_assignments
+    from contraclust.errors import ContraclustError
+    from contraclust.report.assignments import sort_into_folders, write_assignments
 
     output_file(args.output)
+    target = args.copy_into or args.link_into
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise ContraclustError(f"--min-confidence must lie in [0, 1], got {args.min_confidence}")
+    if target is not None and target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ContraclustError(f"{target} exists and is not an empty folder; choose a new one")
     data = _load_for_checkpoint(args)
+    paths = getattr(data, "paths", None)
+    if target is not None and not paths:
+        raise ContraclustError("--copy-into/--link-into sort image files: give --data a folder of images")
     labels, probabilities, _ = predict_checkpoint(args.checkpoint, data, args.device)
-    write_assignments(args.output, labels, probabilities, data.labels)
+    write_assignments(args.output, labels, probabilities, data.labels, paths)
     print(f"wrote {len(labels)} assignments to {args.output}")
+    if target is not None:
+        counts = sort_into_folders(paths, labels, probabilities.max(axis=1), target, probabilities.shape[1],
+                                   link=args.link_into is not None, min_confidence=args.min_confidence)
+        how = "linked" if args.link_into is not None else "copied"
+        print(f"{how} {sum(counts.values())} images into {target}: "
+              + ", ".join(f"{folder} {n}" for folder, n in counts.items()))
     return 0
 
 

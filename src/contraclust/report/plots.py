@@ -44,8 +44,9 @@ def save_view_grid(data: ImageSet, augment: AugmentConfig, path: str | Path, n: 
     return path
 
 
-def plot_training_log(log_csv: str | Path, path: str | Path) -> Path | None:
-    """Loss parts and (where logged) NMI/ACC/ARI against epoch; nothing if the log is empty."""
+def plot_training_log(log_csv: str | Path, path: str | Path, x: str = "epoch") -> Path | None:
+    """Loss parts and (where logged) NMI/ACC/ARI against ``x`` (``epoch`` or ``wall_seconds``); nothing
+    if the log is empty."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,21 +56,22 @@ def plot_training_log(log_csv: str | Path, path: str | Path) -> Path | None:
         rows = list(csv.DictReader(handle))
     if not rows:
         return None
-    epochs = [int(r["epoch"]) for r in rows]
+    xs = [float(r[x]) for r in rows]
+    label = "wall time (s)" if x == "wall_seconds" else x
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     loss_keys = [k for k in rows[0] if k not in ("epoch", "lr", "nmi", "acc", "ari", "wall_seconds")]
     for key in loss_keys:
-        values = [float(r[key]) for r in rows if r.get(key)]
-        if values:
-            left.plot(epochs[: len(values)], values, label=key)
-    left.set_xlabel("epoch")
+        points = [(x_value, float(r[key])) for x_value, r in zip(xs, rows) if r.get(key)]
+        if points:
+            left.plot(*zip(*points), label=key)
+    left.set_xlabel(label)
     left.set_title("loss")
     left.legend()
     for key in ("nmi", "acc", "ari"):
-        points = [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
+        points = [(x_value, float(r[key])) for x_value, r in zip(xs, rows) if r.get(key)]
         if points:
             right.plot(*zip(*points), marker="o", label=key.upper())
-    right.set_xlabel("epoch")
+    right.set_xlabel(label)
     right.set_ylim(0, 1)
     right.set_title("clustering quality")
     if right.lines:
