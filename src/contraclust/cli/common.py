@@ -5,14 +5,28 @@ import argparse
 import sys
 
 DATA_HELP = ("mnist5k (default, embedded), digits, a folder of images (class sub-folders or flat), a CIFAR "
-             "pickle folder (cifar-10-batches-py), or an .npy/.npz file")
+             "pickle folder (cifar-10-batches-py), an .npy/.npz array, or a .csv/.tsv/.parquet table of features")
 
 
 def add_data_args(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--data", default=None, metavar="PATH_OR_NAME", help=DATA_HELP)
+    cmd.add_argument("--label-column", default=None, metavar="NAME",
+                     help="for a .csv/.tsv/.parquet table: the column of ground-truth labels (not a feature)")
+    cmd.add_argument("--id-column", default=None, metavar="NAME",
+                     help="for a table: the column of sample ids, carried into assignments.csv (not a feature)")
     cmd.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
                      help="resize images of a folder to this square size when loading (default: keep their size, "
                           "shrinking any larger than the recipe's input size)")
+
+
+def add_backbone_args(cmd: argparse.ArgumentParser, required: bool = False) -> None:
+    cmd.add_argument("--backbone", required=required, default=None, metavar="FAMILY:NAME",
+                     help="a frozen pretrained image backbone: hf:NAME_OR_DIR (transformers: DINOv2, CLIP), "
+                          "timm:NAME or torchvision:NAME")
+    cmd.add_argument("--weights", default=None, metavar="FILE_OR_DIR",
+                     help="the backbone's weights, from a local file or folder (default: the library's cache)")
+    cmd.add_argument("--download", action="store_true",
+                     help="allow downloading the backbone's weights (never done otherwise)")
 
 
 def positive_int(text: str) -> int:
@@ -47,11 +61,26 @@ def add_device_args(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def load(spec, args: argparse.Namespace, max_size: int | None):
+def load(spec, args: argparse.Namespace, max_size: int | None, config=None):
+    """The data named by ``spec``; a table's label and id columns from the arguments, else from the run's
+    ``config`` (so that a run on a table is predicted, evaluated or resumed without naming them again)."""
     from contraclust.data import load_data
 
-    return load_data(spec, image_size=args.image_size, max_size=max_size,
-                     progress=not getattr(args, "no_progress", False))
+    label_column = args.label_column or (config.label_column if config is not None and spec == config.data else None)
+    id_column = args.id_column or (config.id_column if config is not None and spec == config.data else None)
+    if config is not None and config.frozen_backbone:
+        max_size = None  # as fit read them: the backbone does its own resizing
+    data = load_data(spec, image_size=args.image_size, max_size=max_size,
+                     progress=not getattr(args, "no_progress", False), label_column=label_column,
+                     id_column=id_column)
+    if config is not None and config.frozen_backbone and data.is_image:  # a run on a frozen backbone's vectors
+        from contraclust.models.pretrained import embed_images, load_backbone
+        from contraclust.training.device import resolve_device
+
+        backbone = load_backbone(config.frozen_backbone, config.backbone_weights)
+        data = embed_images(data, backbone, resolve_device(getattr(args, "device", "auto")),
+                            progress=not getattr(args, "no_progress", False))
+    return data
 
 
 def load_auto(spec, args: argparse.Namespace, device):

@@ -59,7 +59,7 @@ def run_predict(args) -> int:
     if target is not None and not paths:
         raise ContraclustError("--copy-into/--link-into sort image files: give --data a folder of images")
     labels, probabilities, _ = predict_checkpoint(args.checkpoint, data, args.device)
-    write_assignments(args.output, labels, probabilities, data.labels, paths)
+    write_assignments(args.output, labels, probabilities, data.labels, paths, getattr(data, "ids", None))
     print(f"wrote {len(labels)} assignments to {args.output}")
     if target is not None:
         counts = sort_into_folders(paths, labels, probabilities.max(axis=1), target, probabilities.shape[1],
@@ -75,4 +75,4 @@ def _load_for_checkpoint(args):
     from contraclust.training.checkpoint import load_checkpoint
 
     config = config_from_dict(load_checkpoint(args.checkpoint)["config"])
-    return load(args.data if args.data is not None else config.data, args, config.augment.size)
+    return load(args.data if args.data is not None else config.data, args, config.augment.size, config)

@@ -80,12 +80,14 @@ class ImageSet(_SampleSet):
 
 @dataclass
 class FeatureSet(_SampleSet):
-    """A labelled-or-unlabelled set of feature vectors held as a float32 (N, D) tensor."""
+    """A labelled-or-unlabelled set of feature vectors held as a float32 (N, D) tensor. ``ids``: each
+    sample's id from a table's id column (carried into assignments.csv; empty otherwise)."""
 
     features: torch.Tensor
     labels: np.ndarray | None = None
     name: str = "features"
     class_names: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
     is_image = False
 
     def __post_init__(self) -> None:
@@ -98,6 +100,8 @@ class FeatureSet(_SampleSet):
             raise DataError(f"{self.name}: features contain NaN or infinite values")
         self.features = self.features.float()
         self._check_labels()
+        if self.ids and len(self.ids) != len(self):
+            raise DataError(f"{self.name}: {len(self)} samples but {len(self.ids)} ids")
 
     @property
     def tensor(self) -> torch.Tensor:

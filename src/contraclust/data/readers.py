@@ -17,6 +17,7 @@ import torch
 
 from contraclust.console import progress_iter, say
 from contraclust.data.dataset import FeatureSet, ImageSet, Samples
+from contraclust.data.tables import TABLE_SUFFIXES, read_table
 from contraclust.errors import DataError, DataTypeError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -330,23 +331,31 @@ BUILTIN_DATASETS = {"mnist5k": read_mnist5k, "digits": read_sklearn_digits}
 
 
 def load_data(spec: str | Path | None = None, image_size: int | None = None, channels: int | None = None,
-              cache_dir: str | Path | None = None, progress: bool = True, max_size: int | None = None) -> Samples:
-    """Load data from a built-in name (``mnist5k``, ``digits``), a folder, a CIFAR folder or an array file.
+              cache_dir: str | Path | None = None, progress: bool = True, max_size: int | None = None,
+              label_column: str | None = None, id_column: str | None = None) -> Samples:
+    """Load data from a built-in name (``mnist5k``, ``digits``), a folder, a CIFAR folder, an array file
+    (``.npy``/``.npz``) or a table (``.csv``/``.tsv``/``.parquet``: ``label_column``/``id_column``).
 
     ``None`` means the embedded default, MNIST-5k. ``image_size``/``max_size`` apply to image
     folders (see :func:`read_image_folder`).
     """
+    if (label_column or id_column) and Path(str(spec or "mnist5k")).suffix not in TABLE_SUFFIXES:
+        raise DataError(f"{spec or 'mnist5k'}: --label-column and --id-column apply to tables (.csv, .tsv, .parquet)")
     if spec is None or str(spec) in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[str(spec or "mnist5k")]()
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(
             f"data path {path} does not exist; give a folder of images (one sub-folder per class, or flat), "
-            f"a CIFAR pickle folder (cifar-10-batches-py), an .npy/.npz file, or one of: {', '.join(BUILTIN_DATASETS)}"
+            f"a CIFAR pickle folder (cifar-10-batches-py), an .npy/.npz file, a .csv/.tsv/.parquet table, or one "
+            f"of: {', '.join(BUILTIN_DATASETS)}"
         )
     if path.is_file():
+        if path.suffix in TABLE_SUFFIXES:
+            return read_table(path, label_column, id_column)
         if path.suffix not in (".npy", ".npz"):
-            raise DataError(f"{path}: a data file must be .npy or .npz; for images give their folder")
+            raise DataError(f"{path}: a data file must be .npy, .npz, .csv, .tsv or .parquet; for images give "
+                            f"their folder")
         return read_array_file(path)
     if is_cifar_folder(path):
         return read_cifar(path)
