@@ -71,7 +71,9 @@ def test_batch_size_follows_the_data_and_the_clusters():
 
 def test_vectors_get_an_mlp_and_noise_views():
     config = auto_recipe(DataProfile("emb", 1797, False, dim=64, labelled=True), CPU)
-    assert config.method == "cc" and config.model.backbone == "mlp" and config.augment.noise_std > 0 and config.train.batch_size == 256
+    assert config.method == "c3" and config.model.backbone == "mlp" and config.augment.noise_std > 0 and config.train.batch_size == 256
+    assert config.augment.neighbours == 10 and config.model.input_norm == "standardize"
+    assert config.train.budget_seconds == 120
 
 
 def test_method_switch_and_the_c3_stage_of_auto():

@@ -173,9 +173,9 @@ class TimedTrainer(Trainer):
 
     step_seconds = 0.25
 
-    def train_step(self, batch, step):
+    def train_step(self, batch, step, partner=None):
         self.clock.advance(self.step_seconds)
-        return super().train_step(batch, step)
+        return super().train_step(batch, step, partner)
 
 
 def test_trainer_plans_epochs_from_measured_speed_and_ends_the_cosine_there(tmp_path):

@@ -135,13 +135,17 @@ class FeatureViewParams:
 
 
 class FeatureAugmenter:
-    """Views of feature vectors: additive Gaussian noise and feature dropout (rescaled)."""
+    """Views of feature vectors: additive Gaussian noise (``noise_std`` times each feature's spread in
+    ``spread``, the training data's per-feature std; 1 when not given) and feature dropout (rescaled)."""
 
-    def __init__(self, cfg: AugmentConfig):
+    def __init__(self, cfg: AugmentConfig, spread: torch.Tensor | None = None):
         self.cfg = cfg
+        self.spread = spread
 
     def sample(self, n: int, dim: int, generator: torch.Generator | None, device: torch.device) -> FeatureViewParams:
         noise = torch.randn(n, dim, generator=generator, device=device) * self.cfg.noise_std
+        if self.spread is not None:
+            noise = noise * self.spread.to(device)
         keep = torch.rand(n, dim, generator=generator, device=device) >= self.cfg.feature_dropout
         return FeatureViewParams(noise, keep)
 
@@ -162,5 +166,11 @@ def _odd_kernel(kernel: int, size: int) -> int:
     return scaled if scaled % 2 else scaled + 1
 
 
-def build_augmenter(cfg: AugmentConfig, is_image: bool) -> ImageAugmenter | FeatureAugmenter:
-    return ImageAugmenter(cfg) if is_image else FeatureAugmenter(cfg)
+def build_augmenter(cfg: AugmentConfig, is_image: bool,
+                    samples: torch.Tensor | None = None) -> ImageAugmenter | FeatureAugmenter:
+    """The augmenter for images or vectors; for vectors, ``samples`` (the training data) sets the noise's
+    per-feature scale."""
+    if is_image:
+        return ImageAugmenter(cfg)
+    spread = samples.float().std(dim=0, unbiased=False) if samples is not None and len(samples) > 1 else None
+    return FeatureAugmenter(cfg, spread)

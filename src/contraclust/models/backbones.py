@@ -117,10 +117,16 @@ class SmallCNN(nn.Module):
 
 
 class MLP(nn.Module):
-    """Linear-BN-ReLU blocks for feature vectors (embeddings)."""
+    """Linear-BN-ReLU blocks for feature vectors (embeddings), after an input normalisation that is part
+    of the model (so that predictions normalise new samples as training did): ``standardize`` (per
+    feature, by the training data's mean and spread, set with ``fit_input``), ``l2`` (each vector to
+    unit length, as embeddings are compared by cosine) or ``none``."""
 
-    def __init__(self, in_dim: int, hidden: tuple[int, ...] = (512, 512)):
+    def __init__(self, in_dim: int, hidden: tuple[int, ...] = (512, 512), input_norm: str = "standardize"):
         super().__init__()
+        self.input_norm = input_norm
+        self.register_buffer("input_mean", torch.zeros(in_dim))
+        self.register_buffer("input_scale", torch.ones(in_dim))
         layers: list[nn.Module] = []
         for width in hidden:
             layers += [nn.Linear(in_dim, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True)]
@@ -128,8 +134,23 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
         self.out_dim = in_dim
 
+    @torch.no_grad()
+    def fit_input(self, features: torch.Tensor) -> None:
+        """Take the per-feature mean and spread of the training data (constant features keep scale 1)."""
+        features = features.float()
+        std = features.std(dim=0, unbiased=False) if len(features) > 1 else torch.ones_like(features[0])
+        self.input_mean.copy_(features.mean(dim=0))
+        self.input_scale.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_norm == "standardize":
+            return (x - self.input_mean) / self.input_scale
+        if self.input_norm == "l2":
+            return torch.nn.functional.normalize(x, dim=1)
+        return x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(self.normalise(x))
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -149,7 +170,7 @@ def build_backbone(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> nn.Module
     if len(sample_shape) == 1:
         if cfg.backbone != "mlp":
             raise ConfigError(f"feature vectors need model.backbone=mlp, got {cfg.backbone!r}")
-        return MLP(sample_shape[0], cfg.mlp_hidden)
+        return MLP(sample_shape[0], cfg.mlp_hidden, cfg.input_norm)
     channels = sample_shape[0]
     if cfg.backbone in RESNET_LAYOUTS:
         return ResNet(cfg.backbone, cfg.stem, channels, cfg.width)

@@ -26,7 +26,8 @@ def predict_probabilities(method: ClusteringMethod, augment, samples: torch.Tens
         with autocast():
             chunks.append((start, method.cluster_probabilities(x).float().cpu()))
     method.train(was_training)
-    ordered = sorted(((s, p) for rank_chunks in gather_objects(chunks) for s, p in rank_chunks), key=lambda sp: sp[0])
+    gathered = gather_objects(chunks) if dist_ctx.world_size > 1 else [chunks]  # a lone caller gathers nothing
+    ordered = sorted(((s, p) for rank_chunks in gathered for s, p in rank_chunks), key=lambda sp: sp[0])
     probabilities = method.readout(torch.cat([p for _, p in ordered])).numpy()
     return probabilities.argmax(axis=1), probabilities
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from contraclust.augment import build_augmenter
+from contraclust.augment.neighbours import NeighbourPartner, nearest_neighbours
 from contraclust.config import RunConfig
 from contraclust.console import progress_bar, say
 from contraclust.data import Samples
@@ -98,6 +99,8 @@ class Trainer:
 
         _seed_everything(train.seed + self.dist.rank)
         self.method = build_method(config, data.sample_shape)
+        if not data.is_image and hasattr(self.method.backbone, "fit_input"):
+            self.method.backbone.fit_input(data.tensor)  # input statistics; a resumed or initial state replaces them
         if init_state is not None:
             loaded, total = self.method.load_initial_state(init_state)
             if self.dist.is_main:
@@ -116,10 +119,11 @@ class Trainer:
         self.forward = torch.compile(self.model) if train.compile and on_cuda else self.model
         self.optimizer = _build_optimizer(config, self.method.parameters(), self.device)
         self.autocast_dtype = autocast_dtype(train.precision, self.device)
-        self.augment = build_augmenter(config.augment, data.is_image)
+        self.samples = data.tensor.to(self.device)
+        self.augment = build_augmenter(config.augment, data.is_image, self.samples)
         self.augment_views = (torch.compile(self.augment.__call__) if train.compile_augment and on_cuda
                               else self.augment)
-        self.samples = data.tensor.to(self.device)
+        self.partner = self._neighbour_partner()
         # One generator orders the data identically on every rank; another draws each rank's augmentations.
         self.order_generator = torch.Generator(device=self.device).manual_seed(train.seed)
         self.augment_generator = torch.Generator(device=self.device).manual_seed(train.seed * 1_000_003 + self.dist.rank)
@@ -191,17 +195,33 @@ class Trainer:
     def autocast(self):
         return autocast_context(self.autocast_dtype, self.device)
 
-    def make_views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _neighbour_partner(self) -> NeighbourPartner | None:
+        """For vectors with ``augment.neighbours`` = k: each sample's k nearest neighbours (cosine on the
+        model's normalised input), found once."""
+        k = self.config.augment.neighbours
+        if self.data.is_image or k == 0:
+            return None
+        began = time.perf_counter()
+        with torch.no_grad():
+            neighbours = nearest_neighbours(self.method.backbone.normalise(self.samples), k)
+        if self.dist.is_main:
+            say(f"nearest-neighbour positives: {neighbours.shape[1]} per sample, found in "
+                f"{time.perf_counter() - began:.1f} s; the second view is a neighbour with p = "
+                f"{self.config.augment.neighbour_p}")
+        return NeighbourPartner(neighbours, self.config.augment.neighbour_p)
+
+    def make_views(self, batch: torch.Tensor, partner: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two augmented views: of ``batch``, and of ``partner`` (each row's neighbour) when given."""
         view_a = self.augment_views(batch, self.augment_generator)
-        view_b = self.augment_views(batch, self.augment_generator)
+        view_b = self.augment_views(batch if partner is None else partner, self.augment_generator)
         if self.use_channels_last:
             view_a = view_a.contiguous(memory_format=torch.channels_last)
             view_b = view_b.contiguous(memory_format=torch.channels_last)
         return view_a, view_b
 
-    def train_step(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        """One optimiser step on a uint8 batch of the resident data: views, forward, gathered loss, update."""
-        return self.step_on_views(*self.make_views(batch), step)
+    def train_step(self, batch: torch.Tensor, step: int, partner: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One optimiser step on a batch of the resident data: views, forward, gathered loss, update."""
+        return self.step_on_views(*self.make_views(batch, partner), step)
 
     def step_on_views(self, view_a: torch.Tensor, view_b: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         for group in self.optimizer.param_groups:
@@ -249,7 +269,9 @@ class Trainer:
                     break
                 global_rows = order[i * train.batch_size: (i + 1) * train.batch_size]
                 local_rows = global_rows.tensor_split(self.dist.world_size)[self.dist.rank]
-                parts = self.train_step(self.samples[local_rows], step)
+                partner = (self.samples[self.partner.pick(local_rows, self.augment_generator)]
+                           if self.partner is not None else None)
+                parts = self.train_step(self.samples[local_rows], step, partner)
                 for k, v in parts.items():
                     totals[k] = totals.get(k, 0) + v
                 step, done = step + 1, i + 1
@@ -297,7 +319,7 @@ class Trainer:
         result = TrainResult(labels, probabilities, metrics, epoch, wall, self.history)
         if self.out_dir and self.dist.is_main:
             write_run_outputs(self.out_dir, result, self.data.labels, self.device, self.budget_plan,
-                              getattr(self.data, "paths", None))
+                              getattr(self.data, "paths", None), getattr(self.data, "ids", None))
         return result
 
     # ----------------------------------------------------------------------------------- time budget
@@ -377,9 +399,9 @@ class Trainer:
 
 def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | None,
                       device: torch.device = torch.device("cpu"), plan: BudgetPlan | None = None,
-                      paths: list[str] | None = None) -> None:
+                      paths: list[str] | None = None, ids: list[str] | None = None) -> None:
     """assignments.csv (index[, path], cluster, confidence, the runner-up clusters[, label]) and metrics.json."""
-    write_assignments(out_dir / "assignments.csv", result.labels, result.probabilities, labels, paths)
+    write_assignments(out_dir / "assignments.csv", result.labels, result.probabilities, labels, paths, ids)
     summary = {**result.metrics, "epochs": result.epochs, "wall_seconds": round(result.wall_seconds, 3),
                "n_samples": int(len(result.labels)), "n_clusters": int(result.probabilities.shape[1]),
                "cluster_sizes": np.bincount(result.labels, minlength=result.probabilities.shape[1]).tolist(),

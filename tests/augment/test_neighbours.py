@@ -1,0 +1,35 @@
+import torch
+
+from contraclust.augment import build_augmenter
+from contraclust.augment.neighbours import NeighbourPartner, nearest_neighbours
+from contraclust.config import AugmentConfig
+
+
+def test_nearest_neighbours_match_a_brute_force_search():
+    x = torch.randn(300, 12, generator=torch.Generator().manual_seed(0))
+    found = nearest_neighbours(x, 5, batch_size=64)
+    unit = torch.nn.functional.normalize(x, dim=1)
+    similarity = unit @ unit.T
+    similarity.fill_diagonal_(-2)
+    expected = similarity.topk(5, dim=1).indices
+    assert torch.equal(found, expected)
+    assert not (found == torch.arange(300)[:, None]).any()
+
+
+def test_partner_is_the_sample_or_one_of_its_neighbours():
+    neighbours = torch.tensor([[1, 2], [0, 2], [0, 1]])
+    rows = torch.tensor([0, 1, 2] * 50)
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(NeighbourPartner(neighbours, 0.0).pick(rows, generator), rows)
+    always = NeighbourPartner(neighbours, 1.0).pick(rows, generator)
+    assert all(int(p) in neighbours[int(r)].tolist() for r, p in zip(rows, always))
+    sometimes = NeighbourPartner(neighbours, 0.5).pick(rows, generator)
+    assert 0.3 < (sometimes != rows).float().mean() < 0.7
+
+
+def test_vector_noise_follows_each_features_spread():
+    samples = torch.randn(1000, 2) * torch.tensor([1.0, 100.0])
+    augment = build_augmenter(AugmentConfig(noise_std=0.1), is_image=False, samples=samples)
+    noise = augment(torch.zeros(5000, 2), torch.Generator().manual_seed(0))
+    ratio = noise[:, 1].std() / noise[:, 0].std()
+    assert 80 < ratio < 125
