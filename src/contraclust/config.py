@@ -22,6 +22,9 @@ class AugmentConfig:
 
     The defaults are CC's CIFAR pipeline (spec section 1.3): RandomResizedCrop scale (0.08, 1),
     flip 0.5, colour jitter (0.8s, 0.8s, 0.8s, 0.2s) with p=0.8, grayscale 0.2, no blur.
+    Feature vectors: Gaussian noise of ``noise_std`` times each feature's spread, ``feature_dropout``,
+    and with ``neighbours`` = k > 0 nearest-neighbour positives (SCAN, TEMI): the second view is, with
+    probability ``neighbour_p``, one of the sample's k nearest neighbours (cosine, found once).
     """
 
     size: int = ranged(224, ge=4)
@@ -42,6 +45,8 @@ class AugmentConfig:
     jitter_order: str = choice("random", ("random", "fixed"))
     noise_std: float = ranged(0.0, ge=0)
     feature_dropout: float = ranged(0.0, ge=0, lt=1)
+    neighbours: int = ranged(0, ge=0)
+    neighbour_p: float = probability(0.5)
 
 
 @dataclass
@@ -49,6 +54,8 @@ class ModelConfig:
     """Backbone and head sizes. ``backbone``: resnet18/34/50, small_cnn, mlp.
 
     ``stem``: ``imagenet`` (7x7/2 conv + max-pool, CC's setting) or ``cifar`` (3x3/1 conv, no pool).
+    ``input_norm`` (vectors, the MLP): ``standardize`` per feature by the training data (default: tables
+    mix units), ``l2`` (embeddings compared by cosine) or ``none``.
     """
 
     backbone: str = "resnet34"
@@ -57,6 +64,7 @@ class ModelConfig:
     head_hidden: int | None = ranged(None, ge=1)
     width: int = ranged(64, ge=1)
     mlp_hidden: tuple[int, ...] = ranged((512, 512), ge=1)
+    input_norm: str = choice("standardize", ("standardize", "l2", "none"))
 
 
 @dataclass
@@ -105,12 +113,18 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
-    """Everything that defines a run: which method, how many clusters, and each part's settings.
+    """Everything that defines a run: which method, how many clusters, the data (and, for a table, its
+    label and id columns; for images through a frozen pretrained backbone, the backbone and its weights),
+    and each part's settings.
     ``recipe``: for the ``auto`` preset, the data and device it was chosen for and each choice's reason."""
 
     method: str = "cc"
     n_clusters: int = ranged(10, ge=2)
     data: str | None = None
+    label_column: str | None = None
+    id_column: str | None = None
+    frozen_backbone: str | None = None
+    backbone_weights: str | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -79,7 +79,7 @@ CASES = {
                             "match 0 of this backbone's"),
     "init missing": (FIT + ["--data", "{data}", "--init", "{root}/nowhere.pt", "--out", "{root}/j"], "does not exist"),
     "data missing": (FIT + ["--data", "{root}/nowhere"], "does not exist"),
-    "data text file": (FIT + ["--data", "{root}/notes.txt"], "must be .npy or .npz"),
+    "data text file": (FIT + ["--data", "{root}/notes.txt"], "must be .npy, .npz, .csv, .tsv or .parquet"),
     "data nan": (FIT + ["--data", "{root}/nan.npy"], "NaN"),
     "data empty": (FIT + ["--data", "{root}/empty.npy"], "empty"),
     "data negative": (FIT + ["--data", "{root}/negative.npy"], "must not be negative"),

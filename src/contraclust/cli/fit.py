@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_data_args, add_device_args, load, load_auto, metrics_line, recipe_lines,
+    add_backbone_args, add_data_args, add_device_args, load, load_auto, metrics_line, recipe_lines,
 )
 
 EXAMPLES = """examples:
@@ -19,6 +19,8 @@ EXAMPLES = """examples:
   contraclust fit --data ../shared/datasets/cifar10 --preset cc-paper-cifar10 --device cuda
   contraclust fit --out runs/mine --resume           # continue a killed run exactly
   contraclust fit --data my_images/ -k 5 --no-report   # no report.html at the end
+  contraclust fit --data emb.npy -k 20 --method clc    # feature vectors (.npy/.npz/.csv/.tsv/.parquet)
+  contraclust fit --data my_images/ -k 10 --backbone hf:facebook/dinov2-small --freeze   # frozen DINOv2
 """
 
 
@@ -61,6 +63,9 @@ def add_parser(sub) -> None:
     fit.add_argument("--init", type=Path, default=None, metavar="RUN_OR_CHECKPOINT",
                      help="start from another run's weights (e.g. C3 from a CC run); --method c3 without it "
                           "trains a CC stage first, in OUT/cc-stage")
+    add_backbone_args(fit)
+    fit.add_argument("--freeze", action="store_true",
+                     help="with --backbone: embed the images once through the frozen backbone and cluster the vectors")
     add_device_args(fit)
 
 
@@ -84,12 +89,14 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             raise ContraclustError("--resume needs --out pointing at an earlier run folder (with config.json)")
         config, changes = _resumed_config(args)
-        data = load(config.data, args, config.augment.size)
+        data = load(config.data, args, config.augment.size, config)
     else:
         if main_process and args.out is not None and args.out.exists():  # before reading data; again under the lock
             with RunLock(args.out):
                 check_fresh(args.out)
-        if args.preset in (None, "auto"):
+        if args.backbone is not None:
+            data, profile = _embedded(args, device)
+        elif args.preset in (None, "auto"):
             data, profile = load_auto(args.data, args, device)
         else:
             data, profile = load(args.data, args, get_preset(args.preset).augment.size), None
@@ -98,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
                               batch_size=args.batch_size, seed=args.seed,
                               overrides=args.overrides + (["train.progress=false"] if args.no_progress else []),
                               init=args.init is not None)
+        config.label_column, config.id_column = args.label_column, args.id_column
+        config.frozen_backbone, config.backbone_weights = args.backbone, args.weights
         if args.out is None:
             default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
             # under torchrun every rank must name the same folder, so no de-duplicating suffix there
@@ -133,6 +142,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embedded(args: argparse.Namespace, device):
+    """The images of ``--data`` through the frozen ``--backbone``, as vectors, and their profile."""
+    from contraclust.errors import ConfigError
+    from contraclust.models.pretrained import embed_images, load_backbone
+    from contraclust.recipes.auto import DataProfile
+
+    if not args.freeze:
+        raise ConfigError("--backbone trains nothing of the pretrained network: add --freeze (fine-tuning it is "
+                          "not supported)")
+    backbone = load_backbone(args.backbone, args.weights, args.download)
+    images = load(args.data, args, None)
+    if not images.is_image:
+        raise ConfigError(f"--backbone embeds images, but {images.name} holds feature vectors")
+    data = embed_images(images, backbone, device, progress=not args.no_progress)
+    return data, DataProfile.of(data)
+
+
 def _resumed_config(args: argparse.Namespace):
     """The run's stored config with what this command line asks to change, and those changes; any
     change to what defines the run (K, method, seed, data, batch size, ``--set`` of such fields) is an
@@ -148,7 +174,7 @@ def _resumed_config(args: argparse.Namespace):
     stored = read_run_config(args.out)
     requested = copy.deepcopy(stored)
     for given, field in ((args.clusters, "n_clusters"), (args.method, "method"), (args.preset, "preset"),
-                         (args.data, "data")):
+                         (args.data, "data"), (args.label_column, "label_column"), (args.id_column, "id_column")):
         if given is not None:
             setattr(requested, field, given)
     for given, field in ((args.seed, "seed"), (args.batch_size, "batch_size")):

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from contraclust.cli import fit, listing, predict, report, views
+from contraclust.cli import embed, fit, listing, predict, report, views
 from contraclust.cli.common import error
 
 EPILOG = """examples:
@@ -23,9 +23,11 @@ EPILOG = """examples:
   contraclust evaluate runs/mine --data my_images/
   contraclust predict runs/mine --data my_images/ --output clusters.csv --copy-into sorted/
   contraclust report runs/mine                       # runs/mine/report.html (fit writes it too)
+  contraclust embed --data my_images/ --backbone hf:facebook/dinov2-small --output emb.npz
+  contraclust fit --data emb.npz -k 10 --method clc  # cluster vectors (also .csv/.tsv/.parquet tables)
 """
 
-COMMANDS = {"fit": fit.run, "evaluate": predict.run_evaluate, "predict": predict.run_predict, "report": report.run,
+COMMANDS = {"embed": embed.run, "fit": fit.run, "evaluate": predict.run_evaluate, "predict": predict.run_predict, "report": report.run,
             "views": views.run,
             "methods": listing.run_methods, "presets": listing.run_presets}
 
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     fit.add_parser(sub)
+    embed.add_parser(sub)
     predict.add_parsers(sub)
     report.add_parser(sub)
     views.add_parser(sub)

@@ -1,0 +1,44 @@
+"""``contraclust embed``: images through a frozen pretrained backbone, saved as feature vectors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from contraclust.cli.common import add_backbone_args, add_data_args, load, output_file
+
+
+def add_parser(sub) -> None:
+    text = "embed images with a frozen pretrained backbone and save the vectors (.npy, or .npz with labels and paths)"
+    cmd = sub.add_parser("embed", help=text, description=text + ". Cluster them with fit --data OUTPUT.")
+    add_data_args(cmd)
+    add_backbone_args(cmd, required=True)
+    cmd.add_argument("--output", type=Path, default=Path("embeddings.npz"),
+                     help="a .npz (x, y when labelled, paths) or a .npy (the vectors only)")
+    cmd.add_argument("--batch-size", type=int, default=64)
+    cmd.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from contraclust.errors import ContraclustError
+    from contraclust.models.pretrained import embed_images, load_backbone
+    from contraclust.training.device import resolve_device
+
+    if args.output.suffix not in (".npy", ".npz"):
+        raise ContraclustError(f"--output must end in .npy or .npz, got {args.output}")
+    output_file(args.output)
+    device = resolve_device(args.device)
+    backbone = load_backbone(args.backbone, args.weights, args.download)
+    images = load(args.data, args, None)
+    if not images.is_image:
+        raise ContraclustError(f"{images.name} holds feature vectors already; embed takes images")
+    vectors = embed_images(images, backbone, device, args.batch_size, not args.no_progress)
+    x = vectors.features.numpy()
+    if args.output.suffix == ".npy":
+        np.save(args.output, x)
+    else:
+        extra = {"y": vectors.labels} if vectors.labels is not None else {}
+        np.savez(args.output, x=x, paths=np.array(vectors.ids), **extra)
+    print(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {args.output}")
+    return 0
