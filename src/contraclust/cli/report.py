@@ -23,6 +23,6 @@ def run(args) -> int:
     if not args.run.is_dir():
         raise ContraclustError(f"{args.run} is not a run folder")
     config = config_from_dict(load_checkpoint(args.run)["config"])
-    data = load(args.data if args.data is not None else config.data, args, config.augment.size)
+    data = load(args.data if args.data is not None else config.data, args, config.augment.size, config)
     print(f"wrote {write_report(args.run, data, args.device)}")
     return 0
