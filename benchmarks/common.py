@@ -50,9 +50,10 @@ def table_header(extra_columns: list[str] | None = None) -> str:
 
 
 def fit_in_subprocess(args: list[str], out: Path) -> dict:
-    """Run ``contraclust fit ARGS --out OUT`` in a fresh process (so its peak memory is its own) and
-    return its metrics.json; a failed run raises with the process's last lines."""
-    cmd = [sys.executable, "-m", "contraclust", "fit", *args, "--out", str(out), "--no-progress"]
+    """Run ``contraclust fit ARGS --out OUT`` in a fresh process (so its peak memory is its own), without
+    the HTML report (the tables time training), and return its metrics.json; a failed run raises with the
+    process's last lines."""
+    cmd = [sys.executable, "-m", "contraclust", "fit", *args, "--out", str(out), "--no-progress", "--no-report"]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
