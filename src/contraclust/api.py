@@ -21,7 +21,7 @@ from contraclust.recipes.auto import DataProfile, DeviceProfile, max_image_size
 from contraclust.training import build_method, embed_samples, predict_probabilities, resolve_device
 from contraclust.training.run_folder import RunLock, check_fresh, read_run_config, record_resume, resume_changes
 from contraclust.training.stages import fit_run
-from contraclust.training.trainer import check_data
+from contraclust.training.trainer import check_data, require_samples
 from contraclust.training.checkpoint import FORMAT_VERSION, atomic_torch_save, load_checkpoint, to_plain
 from contraclust.training.device import autocast_context, autocast_dtype
 
@@ -73,8 +73,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         auto = self.preset in (None, "auto")
         max_size = max_image_size(DeviceProfile.of(device)) if auto else get_preset(self.preset).augment.size
         data = as_samples(X, y, max_size)
-        if len(data) < 2:
-            raise DataError(f"the data has {len(data)} sample(s) (n_samples = {len(data)}); clustering needs at least 2")
+        require_samples(data)  # before the config: scikit-learn's checks expect this message for one sample
         config = build_config(self.method, self.preset, data=str(X) if isinstance(X, (str, Path)) else None,
                               profile=DataProfile.of(data) if auto else None, device=device,
                               n_clusters=self.n_clusters, epochs=self.epochs, budget=self.budget,
@@ -117,11 +116,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         """(N, D) embeddings of new samples: the backbone's L2-normalised features."""
-        data = self._samples(X)
-        dev = resolve_device(self.device)
-        method, channels_last, autocast = _inference_setup(self.model_, self.config_, data, dev)
-        return embed_samples(method, build_augmenter(self.config_.augment, data.is_image), data.tensor.to(dev),
-                             self.config_.train.eval_batch_size, autocast, channels_last)
+        return _embed(self.model_, self.config_, self._samples(X), self.device)
 
     def score(self, X: Any, y: np.ndarray) -> float:
         """NMI of the predicted clusters against ``y``."""
@@ -151,9 +146,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         model = cls(**{k: v for k, v in saved["params"].items() if k in cls().get_params()})
         model.config_ = config_from_dict(state["config"])
         model.sample_shape_ = tuple(saved["sample_shape"])
-        model.model_ = build_method(model.config_, model.sample_shape_)
-        model.model_.load_state_dict(state["model"])
-        model.model_.eval()
+        model.model_ = model_from_state(state, model.config_, model.sample_shape_, path).eval()
         model.labels_ = saved["labels"].numpy()
         model.probabilities_ = saved["probabilities"].numpy()
         model.metrics_, model.history_ = saved["metrics"], saved["history"]
@@ -216,12 +209,8 @@ def model_from_state(state: dict, config: RunConfig, sample_shape: tuple[int, ..
 
 def predict_and_embed(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None):
     """(labels, probabilities, embeddings) of ``data`` under the run's read-out, precision and format."""
-    dev = resolve_device(device)
-    labels, probabilities = _predict(method, config, data, dev)
-    method, channels_last, autocast = _inference_setup(method, config, data, dev)
-    embeddings = embed_samples(method, build_augmenter(config.augment, data.is_image), data.tensor.to(dev),
-                               config.train.eval_batch_size, autocast, channels_last)
-    return labels, probabilities, embeddings
+    labels, probabilities = _predict(method, config, data, device)
+    return labels, probabilities, _embed(method, config, data, device)
 
 
 def _inference_setup(method: torch.nn.Module, config: RunConfig, data: Samples, device: torch.device):
@@ -239,6 +228,14 @@ def _predict(method: torch.nn.Module, config: RunConfig, data: Samples, device: 
     augment = build_augmenter(config.augment, data.is_image)
     return predict_probabilities(method, augment, data.tensor.to(dev), config.train.eval_batch_size, autocast,
                                  channels_last)
+
+
+def _embed(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None) -> np.ndarray:
+    """(N, D) embeddings under the same precision and memory format as the run's own evaluations."""
+    dev = resolve_device(device)
+    method, channels_last, autocast = _inference_setup(method, config, data, dev)
+    return embed_samples(method, build_augmenter(config.augment, data.is_image), data.tensor.to(dev),
+                         config.train.eval_batch_size, autocast, channels_last)
 
 
 def predict_checkpoint(checkpoint: str | Path, data: Samples, device: str | None = "auto"):

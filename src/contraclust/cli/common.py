@@ -63,24 +63,33 @@ def add_device_args(cmd: argparse.ArgumentParser) -> None:
 
 def load(spec, args: argparse.Namespace, max_size: int | None, config=None):
     """The data named by ``spec``; a table's label and id columns from the arguments, else from the run's
-    ``config`` (so that a run on a table is predicted, evaluated or resumed without naming them again)."""
+    ``config`` (so that a run on a table is predicted, evaluated or resumed without naming them again);
+    for a run on a frozen backbone, its images embedded as that run's were."""
     from contraclust.data import load_data
+    from contraclust.training.device import resolve_device
 
+    if config is not None and config.frozen_backbone:
+        return load_embedded(spec, args, config.frozen_backbone, config.backbone_weights, False,
+                             resolve_device(getattr(args, "device", "auto")))
     label_column = args.label_column or (config.label_column if config is not None and spec == config.data else None)
     id_column = args.id_column or (config.id_column if config is not None and spec == config.data else None)
-    if config is not None and config.frozen_backbone:
-        max_size = None  # as fit read them: the backbone does its own resizing
-    data = load_data(spec, image_size=args.image_size, max_size=max_size,
+    return load_data(spec, image_size=args.image_size, max_size=max_size,
                      progress=not getattr(args, "no_progress", False), label_column=label_column,
                      id_column=id_column)
-    if config is not None and config.frozen_backbone and data.is_image:  # a run on a frozen backbone's vectors
-        from contraclust.models.pretrained import embed_images, load_backbone
-        from contraclust.training.device import resolve_device
 
-        backbone = load_backbone(config.frozen_backbone, config.backbone_weights)
-        data = embed_images(data, backbone, resolve_device(getattr(args, "device", "auto")),
-                            progress=not getattr(args, "no_progress", False))
-    return data
+
+def load_embedded(spec, args: argparse.Namespace, backbone_spec: str, weights, download: bool, device,
+                  batch_size: int = 64):
+    """The images named by ``spec`` (at their own size: the backbone resizes) through the frozen
+    backbone, as a FeatureSet with their labels and paths."""
+    from contraclust.errors import ConfigError
+    from contraclust.models.pretrained import embed_images, load_backbone
+
+    backbone = load_backbone(backbone_spec, weights, download)
+    images = load(spec, args, None)
+    if not images.is_image:
+        raise ConfigError(f"--backbone embeds images, but {images.name} holds feature vectors")
+    return embed_images(images, backbone, device, batch_size, not getattr(args, "no_progress", False))
 
 
 def load_auto(spec, args: argparse.Namespace, device):

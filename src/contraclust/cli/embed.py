@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contraclust.cli.common import add_backbone_args, add_data_args, load, output_file
+from contraclust.cli.common import add_backbone_args, add_data_args, load_embedded, output_file
 
 
 def add_parser(sub) -> None:
@@ -22,18 +22,13 @@ def run(args) -> int:
     import numpy as np
 
     from contraclust.errors import ContraclustError
-    from contraclust.models.pretrained import embed_images, load_backbone
     from contraclust.training.device import resolve_device
 
     if args.output.suffix not in (".npy", ".npz"):
         raise ContraclustError(f"--output must end in .npy or .npz, got {args.output}")
     output_file(args.output)
-    device = resolve_device(args.device)
-    backbone = load_backbone(args.backbone, args.weights, args.download)
-    images = load(args.data, args, None)
-    if not images.is_image:
-        raise ContraclustError(f"{images.name} holds feature vectors already; embed takes images")
-    vectors = embed_images(images, backbone, device, args.batch_size, not args.no_progress)
+    vectors = load_embedded(args.data, args, args.backbone, args.weights, args.download,
+                            resolve_device(args.device), args.batch_size)
     x = vectors.features.numpy()
     if args.output.suffix == ".npy":
         np.save(args.output, x)

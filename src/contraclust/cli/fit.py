@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_backbone_args, add_data_args, add_device_args, load, load_auto, metrics_line, recipe_lines,
+    add_backbone_args, add_data_args, add_device_args, load, load_auto, load_embedded, metrics_line, recipe_lines,
 )
 
 EXAMPLES = """examples:
@@ -114,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_report and not args.resume and config.train.budget_seconds:
         config.train.after_seconds = report_seconds(len(data))  # the budget ends with the report written
     check_data(config, data)
-    if args.init is not None:
-        initial_weights(args.init, config, data.sample_shape)  # refused now, before anything is written
+    # read and checked now, so that weights of another backbone are refused before anything is written
+    init_state = initial_weights(args.init, config, data.sample_shape) if args.init is not None else None
     with RunLock(args.out) if main_process else contextlib.nullcontext():
         if main_process:
             if args.resume:
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.resume:
             for line in recipe_lines(config):
                 say(line)
-        _, result = fit_run(config, data, args.out, device, args.init, args.resume, started_at)
+        _, result = fit_run(config, data, args.out, device, args.init, args.resume, started_at, init_state)
         if main_process:
             _save_curves(args.out)
             if not args.no_report:
@@ -145,17 +145,12 @@ def run(args: argparse.Namespace) -> int:
 def _embedded(args: argparse.Namespace, device):
     """The images of ``--data`` through the frozen ``--backbone``, as vectors, and their profile."""
     from contraclust.errors import ConfigError
-    from contraclust.models.pretrained import embed_images, load_backbone
     from contraclust.recipes.auto import DataProfile
 
     if not args.freeze:
         raise ConfigError("--backbone trains nothing of the pretrained network: add --freeze (fine-tuning it is "
                           "not supported)")
-    backbone = load_backbone(args.backbone, args.weights, args.download)
-    images = load(args.data, args, None)
-    if not images.is_image:
-        raise ConfigError(f"--backbone embeds images, but {images.name} holds feature vectors")
-    data = embed_images(images, backbone, device, progress=not args.no_progress)
+    data = load_embedded(args.data, args, args.backbone, args.weights, args.download, device)
     return data, DataProfile.of(data)
 
 

@@ -61,11 +61,14 @@ def initial_weights(init: str | Path, config: RunConfig, sample_shape: tuple[int
 
 
 def fit_run(config: RunConfig, data: Samples, out_dir: Path | None, device, init: str | Path | None = None,
-            resume: bool = False, started_at: float | None = None) -> tuple[Trainer, TrainResult]:
+            resume: bool = False, started_at: float | None = None,
+            init_state: dict | None = None) -> tuple[Trainer, TrainResult]:
     """Train ``config`` (resuming from ``out_dir`` if asked); returns the trainer and its result.
-    ``started_at``: the ``time.monotonic()`` reading a time budget counts from (default: now)."""
+    ``started_at``: the ``time.monotonic()`` reading a time budget counts from (default: now).
+    ``init_state``: the weights of ``init`` when the caller has already read and checked them."""
     started_at = time.monotonic() if started_at is None else started_at
-    init_state = initial_weights(init, config, data.sample_shape) if init else None
+    if init_state is None and init:
+        init_state = initial_weights(init, config, data.sample_shape)
     resumable = resume and out_dir is not None and list_checkpoints(out_dir / "checkpoints")
     if init_state is None and config.method == "c3" and not resumable:
         init_state = _cc_stage(config, data, out_dir, device, resume, started_at)

@@ -58,12 +58,17 @@ def build_method(config: RunConfig, sample_shape: tuple[int, ...]) -> Clustering
     return cls(backbone, config.n_clusters, config.method_options, config.model)
 
 
+def require_samples(data: Samples) -> None:
+    """Clustering needs at least two samples."""
+    if len(data) < 2:
+        raise ConfigError(f"the data has {len(data)} sample(s) (n_samples = {len(data)}); clustering needs at least 2")
+
+
 def check_data(config: RunConfig, data: Samples) -> None:
     """Refuse what cannot be clustered before anything is written: K < 2, K > N, a batch larger than N."""
     config.validate()
+    require_samples(data)
     n = len(data)
-    if n < 2:
-        raise ConfigError(f"the data has {n} sample(s); clustering needs at least 2")
     if config.n_clusters > n:
         raise ConfigError(f"{config.n_clusters} clusters requested but the data has only {n} samples")
     if config.train.batch_size > n:
