@@ -19,7 +19,8 @@ def files(tmp_path_factory):
     data = mnist_subset(root / "digits.npz", 200)
     run = root / "run"
     fit = run_cli("fit", "--data", str(data), "--method", "cc", "--preset", "mnist5k-cpu", "--epochs", "1",
-                  "--batch-size", "100", "--out", str(run), "--device", "cpu", "--no-progress", *TINY_ARGS)
+                  "--batch-size", "100", "--out", str(run), "--device", "cpu", "--no-progress", "--no-report",
+                  *TINY_ARGS)
     assert fit.returncode == 0, fit.stderr
     (root / "a_file").write_text("not a folder")
     (root / "notes.txt").write_text("text")
@@ -36,7 +37,7 @@ def files(tmp_path_factory):
     (corrupt / "config.json").write_text("{ this is not json")
     other = root / "other_backbone"
     other_fit = run_cli("fit", "--data", str(data), "--method", "cc", "--preset", "mnist5k-cpu", "--epochs", "1",
-                        "--batch-size", "100", "--out", str(other), "--device", "cpu", "--no-progress",
+                        "--batch-size", "100", "--out", str(other), "--device", "cpu", "--no-progress", "--no-report",
                         "--set", "model.backbone=resnet18", "--set", "model.stem=cifar", *TINY_ARGS)
     assert other_fit.returncode == 0, other_fit.stderr
     (root / "views_dir").mkdir()

@@ -111,7 +111,7 @@ def test_torchrun_two_processes_killed_then_resumed_with_one(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     fit = ["fit", "--data", str(data), "--method", "cc", "--epochs", "6", "--batch-size", "128", "--device", "cpu",
-           "--seed", "0", "--out", str(run), "--no-progress", "--set", "train.checkpoint_every=1"]
+           "--seed", "0", "--out", str(run), "--no-progress", "--no-report", "--set", "train.checkpoint_every=1"]
     fit += [a for t in TINY for a in ("--set", t)]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                 "-m", "contraclust"]
@@ -131,7 +131,8 @@ def test_torchrun_two_processes_killed_then_resumed_with_one(tmp_path):
     assert load_checkpoint(run)["world_size"] == 2
 
     resumed = subprocess.run([sys.executable, "-m", "contraclust", "fit", "--out", str(run), "--resume",
-                              "--no-progress", "--device", "cpu"], env=env, capture_output=True, text=True)
+                              "--no-progress", "--no-report", "--device", "cpu"], env=env, capture_output=True,
+                             text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr
     assert load_checkpoint(run)["epoch"] == 6 and (run / "metrics.json").exists()

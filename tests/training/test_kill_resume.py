@@ -42,7 +42,7 @@ def assert_checkpoints_readable(run):
 def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path):
     data = mnist_subset(tmp_path / "digits.npz", 400)
     args = ["fit", "--data", str(data), "--method", "cc", "--preset", "mnist5k-cpu", "--epochs", "8",
-            "--batch-size", "50", "--seed", "3", "--no-progress", "--device", "cpu",
+            "--batch-size", "50", "--seed", "3", "--no-progress", "--no-report", "--device", "cpu",
             "--set", "train.checkpoint_every=1"] + [a for t in TINY for a in ("--set", t)]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     cli = [sys.executable, "-m", "contraclust"]
@@ -55,8 +55,9 @@ def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path):
     dying.write_text(DYING_WRITER)
     # In the middle of the 2nd checkpoint write, then after the 2nd write of the resumed run (not renamed).
     for at, mode in ((2, "partial"), (2, "unrenamed")):
-        command = [sys.executable, str(dying)] + (args + ["--out", str(run)] if not list_checkpoints(
-            run / "checkpoints") else ["fit", "--out", str(run), "--resume", "--no-progress", "--device", "cpu"])
+        resume_args = ["fit", "--out", str(run), "--resume", "--no-progress", "--no-report", "--device", "cpu"]
+        command = [sys.executable, str(dying)] + (
+            args + ["--out", str(run)] if not list_checkpoints(run / "checkpoints") else resume_args)
         killed = subprocess.run(command, env={**env, "DIE_AT_WRITE": str(at), "DIE_MODE": mode},
                                 capture_output=True, text=True)
         assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -64,7 +65,7 @@ def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path):
         assert any(p.name.startswith(".epoch_") for p in (run / "checkpoints").iterdir())  # the torn temp file
 
     rng = random.Random(11)
-    resume = cli + ["fit", "--out", str(run), "--resume", "--no-progress", "--device", "cpu"]
+    resume = cli + ["fit", "--out", str(run), "--resume", "--no-progress", "--no-report", "--device", "cpu"]
     for _ in range(3):  # at random moments: while starting, training, evaluating or writing
         proc = subprocess.Popen(resume, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(1.0, 4.0))

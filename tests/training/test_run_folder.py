@@ -103,7 +103,7 @@ def test_two_concurrent_fits_on_one_folder(tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "contraclust", "fit", "--data", str(data), "--method", "cc", "--preset",
             "mnist5k-cpu", "--epochs", "40", "--batch-size", "50", "--out", str(out), "--device", "cpu",
-            "--no-progress", "--seed", "0"] + [a for t in TINY for a in ("--set", t)]
+            "--no-progress", "--no-report", "--seed", "0"] + [a for t in TINY for a in ("--set", t)]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

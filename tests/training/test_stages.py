@@ -15,7 +15,7 @@ def test_c3_without_init_runs_the_cc_stage_first(tmp_path):
     out = tmp_path / "c3"
     result = run_cli("fit", "--data", str(data), "--method", "c3", "--epochs", "1", "--batch-size", "100",
                      "--set", "method.cc_stage_epochs=2", "--device", "cpu", "--out", str(out), "--no-progress",
-                     *tiny_args())
+                     "--no-report", *tiny_args())
     assert result.returncode == 0, result.stderr
     assert "training the CC stage first" in result.stderr and "CC stage NMI" in result.stderr
     stage = json.loads((out / "cc-stage" / "config.json").read_text())
@@ -31,11 +31,11 @@ def test_c3_without_init_runs_the_cc_stage_first(tmp_path):
 def test_c3_from_init_checkpoint(tmp_path):
     data = mnist_subset(tmp_path / "d.npz", 400)
     cc = run_cli("fit", "--data", str(data), "--method", "cc", "--epochs", "1", "--batch-size", "100", "--device",
-                 "cpu", "--out", str(tmp_path / "cc"), "--no-progress", *tiny_args())
+                 "cpu", "--out", str(tmp_path / "cc"), "--no-progress", "--no-report", *tiny_args())
     assert cc.returncode == 0, cc.stderr
     c3 = run_cli("fit", "--data", str(data), "--method", "c3", "--init", str(tmp_path / "cc"), "--epochs", "1",
                  "--batch-size", "100", "--device", "cpu", "--out", str(tmp_path / "c3"), "--no-progress",
-                 *tiny_args())
+                 "--no-report", *tiny_args())
     assert c3.returncode == 0, c3.stderr
     assert "training the CC stage first" not in c3.stderr and not (tmp_path / "c3" / "cc-stage").exists()
     assert json.loads((tmp_path / "c3" / "metrics.json").read_text())["epochs"] == 1  # --epochs is C3's alone
