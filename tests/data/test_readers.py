@@ -109,21 +109,6 @@ def test_arrays_npy_npz(tmp_path):
         from_array(np.zeros((4, 8, 8)), np.arange(3))
 
 
-def test_shared_cifar10_jpeg_folder_reads(tmp_path):
-    import os
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cifar10"
-    if not root.is_dir():
-        pytest.skip("../shared/datasets/cifar10 not present")
-    # read one class of the test split only, to keep the test fast; the reader is the same
-    data = read_image_folder(root / "test", progress=False)
-    assert data.images.shape == (10000, 3, 32, 32)
-    assert np.bincount(data.labels).tolist() == [1000] * 10
-    assert data.class_names[0] == "airplane" and data.class_names[-1] == "truck"
-    assert os.environ["CONTRACLUST_CACHE"] in str(next((tmp_path / "cache").glob("*.npz")))
-
-
 class CreatesAFile:
     def __init__(self, path):
         self.path = str(path)

@@ -159,10 +159,18 @@ def read_image_folder(
     that everything stacks into one uint8 tensor. The decoded array is cached under ``cache_dir``
     (default: the user's cache directory), keyed by the file list, sizes and mtimes.
     """
-    from PIL import Image, UnidentifiedImageError
-
     root = Path(root)
     files, labels, classes = _list_image_folder(root)
+    return decode_image_files(files, labels, classes, root, size, channels, cache_dir, progress, max_size)
+
+
+def decode_image_files(files: list[Path], labels: list[int], classes: list[str], root: Path,
+                       size: int | None = None, channels: int | None = None, cache_dir: str | Path | None = None,
+                       progress: bool = True, max_size: int | None = None) -> ImageSet:
+    """Decode ``files`` (with their class indices into ``classes``; empty ``classes``: unlabelled) into
+    one ImageSet named after ``root``, as :func:`read_image_folder` describes; cached by file list."""
+    from PIL import Image, UnidentifiedImageError
+
     cache_file = _cache_path(root, files, f"{size}/{max_size}", channels or "auto", cache_dir)
     cached = _read_cache(cache_file)
     if cached is not None:
