@@ -71,3 +71,32 @@ def test_lr_schedule_warmup_and_cosine():
     assert trainer.lr_at(0) == pytest.approx(1 / steps)
     assert trainer.lr_at(steps - 1) == pytest.approx(1.0)
     assert trainer.lr_at(3 * steps - 1) < 0.05
+
+
+def test_instance_only_pass_over_extra_images_comes_first_each_epoch(tmp_path):
+    """CC's STL-10 schedule: each epoch passes over the unlabelled images with L_ins alone, then over
+    the data to cluster with the whole loss; both count as steps of the schedule."""
+    data, extra = small_data(128), small_data(256)
+    extra.labels = None
+    trainer = Trainer(tiny_config(epochs=1), data, tmp_path / "run", "cpu", instance_data=extra)
+    assert (trainer.instance_steps, trainer.cluster_steps, trainer.steps_per_epoch) == (4, 2, 6)
+    passes = [instance_only for _, _, instance_only in trainer.epoch_batches()]
+    assert passes == [True] * 4 + [False] * 2
+    called = []
+    original = trainer.method.instance_loss
+    trainer.method.instance_loss = lambda outputs: called.append(1) or original(outputs)
+    trainer.fit()
+    row = trainer.history[-1]
+    assert len(called) == 4 and {"unlabelled_instance", "instance", "cluster"} <= set(row)
+    assert "unlabelled_instance" in (tmp_path / "run" / "log.csv").read_text().splitlines()[0]
+
+
+def test_instance_only_pass_needs_a_method_with_an_instance_loss_and_alike_images():
+    data = small_data(128)
+    with pytest.raises(ConfigError, match="c3 has no instance-level loss"):
+        Trainer(build_config("c3", "mnist5k-cpu", epochs=1, batch_size=64, overrides=TINY), data, None, "cpu",
+                instance_data=data)
+    other = small_data(128)
+    other.images = other.images[:, :, :20, :20].contiguous()
+    with pytest.raises(ConfigError, match="must be alike"):
+        Trainer(tiny_config(epochs=1), data, None, "cpu", instance_data=other)

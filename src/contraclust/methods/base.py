@@ -32,6 +32,7 @@ class ClusteringMethod(nn.Module):
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     Options: ClassVar[type] = MethodOptions
+    has_instance_loss: ClassVar[bool] = False  # ``instance_loss`` exists (extra unlabelled images can train it)
 
     def __init__(self, backbone: nn.Module, n_clusters: int, options: MethodOptions, model_cfg: ModelConfig):
         super().__init__()
@@ -52,6 +53,12 @@ class ClusteringMethod(nn.Module):
     def loss(self, outputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its named parts, from ``forward``'s outputs over the whole (global) batch."""
         raise NotImplementedError
+
+    def instance_loss(self, outputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The instance-level loss alone, for passes over images that are not clustered (CC's STL-10
+        schedule trains on the 100,000 unlabelled images this way); methods with one set
+        ``has_instance_loss``."""
+        raise ConfigError(f"{self.name} has no instance-level loss of its own to train extra unlabelled images with")
 
     def cluster_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """(N, K) soft assignment of un-augmented inputs (call under ``eval()``/``no_grad``)."""

@@ -38,6 +38,7 @@ class CC(ClusteringMethod):
     name = "cc"
     summary = "Contrastive Clustering (Li et al. 2021): instance + cluster contrast with an entropy term"
     Options = CCOptions
+    has_instance_loss = True
     LOSS_MOMENTUM = 0.99  # running mean of each head's cluster loss, for choosing the read-out head
 
     def __init__(self, backbone, n_clusters, options: CCOptions, model_cfg):
@@ -74,6 +75,14 @@ class CC(ClusteringMethod):
         if cluster.ndim and self.training:
             self._track_head_losses(cluster.detach())
         return instance + cluster.mean(), {"instance": instance, "cluster": contrast.mean(), "entropy": entropy.mean()}
+
+    def instance_loss(self, outputs):
+        """L_ins alone: the first of CC's two passes per STL-10 epoch, over the unlabelled images (spec
+        1.5, train_STL10.py). The cluster outputs enter with weight 0, so that every parameter takes part
+        in the step as DDP expects."""
+        instance = nt_xent(outputs["z_a"], outputs["z_b"], self.options.tau_instance)
+        unused = 0.0 * (outputs["c_a"].sum() + outputs["c_b"].sum())
+        return instance + unused, {"instance": instance}
 
     @torch.no_grad()
     def _track_head_losses(self, losses: torch.Tensor) -> None:

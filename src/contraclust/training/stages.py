@@ -14,6 +14,7 @@ from pathlib import Path
 from contraclust.config import RunConfig
 from contraclust.console import say
 from contraclust.data import Samples
+from contraclust.methods import get_method
 from contraclust.methods.cc import CCOptions
 from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
 from contraclust.training.trainer import Trainer, TrainResult, build_method
@@ -62,29 +63,34 @@ def initial_weights(init: str | Path, config: RunConfig, sample_shape: tuple[int
 
 def fit_run(config: RunConfig, data: Samples, out_dir: Path | None, device, init: str | Path | None = None,
             resume: bool = False, started_at: float | None = None,
-            init_state: dict | None = None) -> tuple[Trainer, TrainResult]:
+            init_state: dict | None = None, instance_data: Samples | None = None) -> tuple[Trainer, TrainResult]:
     """Train ``config`` (resuming from ``out_dir`` if asked); returns the trainer and its result.
     ``started_at``: the ``time.monotonic()`` reading a time budget counts from (default: now).
-    ``init_state``: the weights of ``init`` when the caller has already read and checked them."""
+    ``init_state``: the weights of ``init`` when the caller has already read and checked them.
+    ``instance_data``: extra unlabelled images for the instance loss only (STL-10's), used by the
+    method when it has such a loss, else by C3's CC stage."""
     started_at = time.monotonic() if started_at is None else started_at
     if init_state is None and init:
         init_state = initial_weights(init, config, data.sample_shape)
     resumable = resume and out_dir is not None and list_checkpoints(out_dir / "checkpoints")
     if init_state is None and config.method == "c3" and not resumable:
-        init_state = _cc_stage(config, data, out_dir, device, resume, started_at)
-    trainer = Trainer(config, data, out_dir, device, init_state=init_state, started_at=started_at)
+        init_state = _cc_stage(config, data, out_dir, device, resume, started_at, instance_data)
+    own_extra = instance_data if get_method(config.method).has_instance_loss else None
+    trainer = Trainer(config, data, out_dir, device, init_state=init_state, started_at=started_at,
+                      instance_data=own_extra)
     if resume and trainer.resume():
         say(f"resuming {out_dir} from epoch {trainer.start_epoch}")
     return trainer, trainer.fit()
 
 
-def _cc_stage(config: RunConfig, data: Samples, out_dir: Path | None, device, resume: bool, started_at: float):
+def _cc_stage(config: RunConfig, data: Samples, out_dir: Path | None, device, resume: bool, started_at: float,
+              instance_data: Samples | None = None):
     stage_dir = out_dir / CC_STAGE_FOLDER if out_dir else None
     stage = cc_stage_config(config)
     if stage_dir is not None and (stage_dir / "metrics.json").exists():
         say(f"C3: reusing the finished CC stage in {stage_dir}")
         return load_checkpoint(stage_dir)["model"]
-    trainer = Trainer(stage, data, stage_dir, device, started_at=started_at)
+    trainer = Trainer(stage, data, stage_dir, device, started_at=started_at, instance_data=instance_data)
     if resume and trainer.resume():
         say(f"C3: resuming the CC stage in {stage_dir} from epoch {trainer.start_epoch}")
     length = (f"{stage.train.budget_seconds:.0f} s of the {config.train.budget_seconds:.0f} s budget"

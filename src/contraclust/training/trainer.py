@@ -2,7 +2,8 @@
 
 Per step: index a batch of the device-resident data set, make both views with the batched
 augmentation, run the method under autocast, gather its outputs over processes, sum its losses in
-fp32, step. No DataLoader, no per-sample Python, no host syncs inside the step: the loss is read
+fp32, step. With ``instance_data`` (STL-10's unlabelled images) each epoch first passes over those
+with the method's instance loss alone, then over the data to cluster (CC's two-pass schedule). No DataLoader, no per-sample Python, no host syncs inside the step: the loss is read
 back (and checked for NaN) only every ``log_every`` steps.
 """
 from __future__ import annotations
@@ -80,8 +81,10 @@ class Trainer:
 
     def __init__(self, config: RunConfig, data: Samples, out_dir: str | Path | None = None,
                  device: str | torch.device | None = None, init_state: dict[str, torch.Tensor] | None = None,
-                 started_at: float | None = None, clock: Callable[[], float] = time.monotonic):
-        """``started_at``: the ``clock()`` reading from which a time budget counts (default: now)."""
+                 started_at: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 instance_data: Samples | None = None):
+        """``started_at``: the ``clock()`` reading from which a time budget counts (default: now).
+        ``instance_data``: extra images of the same shape that train the instance loss only."""
         self.clock = clock
         self.started_at = clock() if started_at is None else started_at
         check_data(config, data)
@@ -100,7 +103,9 @@ class Trainer:
             raise ConfigError(f"batch size {train.batch_size} must divide by the {self.dist.world_size} processes")
         self.local_batch = train.batch_size // self.dist.world_size
         n = len(data)
-        self.steps_per_epoch = n // train.batch_size if train.drop_last else math.ceil(n / train.batch_size)
+        self.cluster_steps = n // train.batch_size if train.drop_last else math.ceil(n / train.batch_size)
+        self.instance_steps = _instance_steps(config, data, instance_data)
+        self.steps_per_epoch = self.instance_steps + self.cluster_steps
 
         _seed_everything(train.seed + self.dist.rank)
         self.method = build_method(config, data.sample_shape)
@@ -125,6 +130,7 @@ class Trainer:
         self.optimizer = _build_optimizer(config, self.method.parameters(), self.device)
         self.autocast_dtype = autocast_dtype(train.precision, self.device)
         self.samples = data.tensor.to(self.device)
+        self.instance_samples = instance_data.tensor.to(self.device) if self.instance_steps else None
         self.augment = build_augmenter(config.augment, data.is_image, self.samples)
         self.augment_views = (torch.compile(self.augment.__call__) if train.compile_augment and on_cuda
                               else self.augment)
@@ -224,17 +230,23 @@ class Trainer:
             view_b = view_b.contiguous(memory_format=torch.channels_last)
         return view_a, view_b
 
-    def train_step(self, batch: torch.Tensor, step: int, partner: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: torch.Tensor, step: int, partner: torch.Tensor | None = None,
+                   instance_only: bool = False) -> dict[str, torch.Tensor]:
         """One optimiser step on a batch of the resident data: views, forward, gathered loss, update."""
-        return self.step_on_views(*self.make_views(batch, partner), step)
+        return self.step_on_views(*self.make_views(batch, partner), step, instance_only)
 
-    def step_on_views(self, view_a: torch.Tensor, view_b: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    def step_on_views(self, view_a: torch.Tensor, view_b: torch.Tensor, step: int,
+                      instance_only: bool = False) -> dict[str, torch.Tensor]:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(step)
         with self.autocast():
             outputs = self.forward(view_a, view_b)
         outputs = {k: gather(v.float()) for k, v in outputs.items()}
-        loss, parts = self.method.loss(outputs)
+        if instance_only:
+            loss, parts = self.method.instance_loss(outputs)
+            parts = {"unlabelled_instance": parts["instance"]}
+        else:
+            loss, parts = self.method.loss(outputs)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -244,8 +256,20 @@ class Trainer:
         n, batch = len(self.data), self.config.train.batch_size
         order = torch.randperm(n, generator=self.order_generator, device=self.device)
         if self.config.train.drop_last:
-            order = order[: self.steps_per_epoch * batch]
+            order = order[: self.cluster_steps * batch]
         return order
+
+    def epoch_batches(self):
+        """(samples, global rows, instance_only) for each step of one epoch: the instance-only pass
+        over ``instance_data`` first (when given), then the data to cluster."""
+        batch = self.config.train.batch_size
+        if self.instance_samples is not None:
+            order = torch.randperm(len(self.instance_samples), generator=self.order_generator, device=self.device)
+            for i in range(self.instance_steps):
+                yield self.instance_samples, order[i * batch: (i + 1) * batch], True
+        order = self.epoch_indices()
+        for i in range(self.cluster_steps):
+            yield self.samples, order[i * batch: (i + 1) * batch], False
 
     def fit(self, on_epoch_end: Callable[[dict[str, Any]], bool] | None = None) -> TrainResult:
         """Train to the planned step (``config.train.epochs``, or what fits ``train.budget_seconds``).
@@ -266,25 +290,25 @@ class Trainer:
         while step < self.schedule.total_steps:
             epoch += 1
             self.model.train()
-            order = self.epoch_indices()
             totals: dict[str, torch.Tensor] = {}
+            counts: dict[str, int] = {}
             done = shown = 0
-            for i in range(self.steps_per_epoch):
+            for i, (source, global_rows, instance_only) in enumerate(self.epoch_batches()):
                 if step >= self.schedule.total_steps:
                     break
-                global_rows = order[i * train.batch_size: (i + 1) * train.batch_size]
                 local_rows = global_rows.tensor_split(self.dist.world_size)[self.dist.rank]
                 partner = (self.samples[self.partner.pick(local_rows, self.augment_generator)]
                            if self.partner is not None else None)
-                parts = self.train_step(self.samples[local_rows], step, partner)
+                parts = self.train_step(source[local_rows], step, partner, instance_only)
                 for k, v in parts.items():
                     totals[k] = totals.get(k, 0) + v
+                    counts[k] = counts.get(k, 0) + 1
                 step, done = step + 1, i + 1
                 if keeper and keeper.calibrating and keeper.step_done():
                     self._plan_budget(keeper, step)
                     bar.set_total(self.schedule.total_steps - self.start_step)
                 if done % train.log_every == 0 or done == self.steps_per_epoch or step >= self.schedule.total_steps:
-                    loss_so_far = float(totals["loss"]) / done
+                    loss_so_far = float(totals["loss"]) / counts["loss"]
                     if broadcast_flag(not math.isfinite(loss_so_far)):
                         bar.close()
                         raise TrainingDiverged(
@@ -298,7 +322,7 @@ class Trainer:
             finished = step >= self.schedule.total_steps
             evaluation_began = self.clock()
             row = {"epoch": epoch, "lr": self.lr_at(step - 1)}
-            row.update({k: float(v) / max(1, done) for k, v in totals.items()})
+            row.update({k: float(v) / counts[k] for k, v in totals.items()})
             if self.data.labels is not None and train.eval_every and (epoch % train.eval_every == 0 or finished):
                 last_prediction = (epoch, *self.predict())
                 row.update(evaluate_clustering(self.data.labels, last_prediction[1]))
@@ -415,6 +439,18 @@ def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | N
     if plan is not None:
         summary["budget_plan"] = plan.to_dict()
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+
+
+def _instance_steps(config: RunConfig, data: Samples, instance_data: Samples | None) -> int:
+    """Steps of the instance-only pass per epoch; its images must match the data to cluster."""
+    if instance_data is None:
+        return 0
+    if not get_method(config.method).has_instance_loss:
+        raise ConfigError(f"{config.method} has no instance-level loss to train the extra unlabelled images with")
+    if instance_data.sample_shape != data.sample_shape:
+        raise ConfigError(f"the extra unlabelled images are {instance_data.sample_shape}, the data to cluster "
+                          f"{data.sample_shape}; they must be alike")
+    return len(instance_data) // config.train.batch_size
 
 
 def _seed_everything(seed: int) -> None:
