@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from contraclust.report.html import report_seconds, write_report
     from contraclust.training.budget import parse_duration
     from contraclust.training.device import resolve_device
-    from contraclust.training.run_folder import RunLock, check_fresh
+    from contraclust.training.run_folder import RunLock, check_fresh, fresh_run_folder
     from contraclust.training.stages import fit_run, initial_weights
     from contraclust.training.trainer import check_data
 
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
             # under torchrun every rank must name the same folder, so no de-duplicating suffix there
-            args.out = default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else _fresh_run_folder(default)
+            args.out = default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else fresh_run_folder(default)
     if not args.no_report and not args.resume and config.train.budget_seconds:
         config.train.after_seconds = report_seconds(len(data))  # the budget ends with the report written
     check_data(config, data)
@@ -199,15 +199,6 @@ def _record_resume(out: Path, changes: dict, device) -> None:
     record_resume(out, changes, str(device))
     if changes:
         say("resuming with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items()))
-
-
-def _fresh_run_folder(base: Path) -> Path:
-    """``base``, or ``base-2``, ``base-3``... whichever does not exist yet."""
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
 
 
 def _save_curves(out: Path) -> None:

@@ -149,6 +149,15 @@ def check_fresh(folder: Path) -> None:
                                f"choose another folder")
 
 
+def fresh_run_folder(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``... whichever does not exist yet."""
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
 def read_run_config(folder: Path) -> RunConfig:
     """The config of the run in ``folder``, for ``--resume``; a missing or corrupt file is one error."""
     from contraclust.config import config_from_dict

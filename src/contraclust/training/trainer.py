@@ -146,6 +146,8 @@ class Trainer:
                                              int(optim.warmup_epochs * self.steps_per_epoch), optim.schedule,
                                              optim.min_lr_ratio)
         self.budget_plan: BudgetPlan | None = None
+        self.train_seconds = 0.0  # in this process: the step loops alone, for images per second
+        self.images_trained = 0
 
     # ----------------------------------------------------------------------------------- state
     def state(self, epoch: int, step: int) -> dict[str, Any]:
@@ -293,6 +295,7 @@ class Trainer:
             totals: dict[str, torch.Tensor] = {}
             counts: dict[str, int] = {}
             done = shown = 0
+            loop_began = time.perf_counter()
             for i, (source, global_rows, instance_only) in enumerate(self.epoch_batches()):
                 if step >= self.schedule.total_steps:
                     break
@@ -319,6 +322,10 @@ class Trainer:
                     bar.set_postfix(epoch=epoch, loss=f"{loss_so_far:.4f}", refresh=False)
                     bar.update(done - shown)
                     shown = done
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.train_seconds += time.perf_counter() - loop_began
+            self.images_trained += done * train.batch_size
             finished = step >= self.schedule.total_steps
             evaluation_began = self.clock()
             row = {"epoch": epoch, "lr": self.lr_at(step - 1)}
