@@ -149,6 +149,7 @@ def format_report(report: dict[str, Any]) -> str:
                  f"images/s over {measured['train_seconds']:g} s; wall time {report['wall_seconds']:g} s in all")
     lines.append("- best = highest ACC over the evaluated epochs " + ", ".join(map(str, measured["evaluated_epochs"])))
     for row in report["papers"]:
+        note = f" ({row['epoch_note']})" if row["epoch_note"] else ""
         lines.append(f"- {row['method'].upper()}: {row['paper']}; {row['certainty']}. Epoch reported: "
-                     f"{row['epoch_reported']} ({row['epoch_note']})")
+                     f"{row['epoch_reported']}{note}")
     return "\n".join(lines)
