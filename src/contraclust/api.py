@@ -39,7 +39,9 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     ``device`` ("auto", "cpu", "cuda"), ``random_state`` (the seed), ``out_dir`` (logs and
     checkpoints; none by default; an existing run there is refused unless ``resume=True``, which
     continues it), ``overrides`` (dotted ``section.field=value``) and ``init`` (start from another
-    run's weights).
+    run's weights). ``cluster_prior`` ("uniform", "none", "estimated") and ``prior_weight``: the
+    prior of the method's balance term, for imbalanced data (default: the preset's, uniform with
+    weight 1 as in the papers).
 
     After ``fit``: ``labels_`` (N,), ``probabilities_`` (N, K), ``metrics_`` (NMI/ACC/ARI when
     labels were given), ``config_``, ``history_``, ``budget_plan_`` (the time plan, when budgeted),
@@ -52,7 +54,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                  budget: float | str | None = None, epochs: int | None = None, batch_size: int | None = None,
                  device: str | None = "auto", random_state: int | None = None, out_dir: str | Path | None = None,
                  overrides: list[str] | None = None, init: str | Path | None = None, progress: bool = True,
-                 resume: bool = False):
+                 resume: bool = False, cluster_prior: str | None = None, prior_weight: float | None = None):
         self.n_clusters = n_clusters
         self.method = method
         self.preset = preset
@@ -66,6 +68,8 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.init = init
         self.progress = progress
         self.resume = resume
+        self.cluster_prior = cluster_prior
+        self.prior_weight = prior_weight
 
     def fit(self, X: Any, y: np.ndarray | None = None) -> "ContrastiveClustering":
         started_at = time.monotonic()
@@ -78,8 +82,8 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                               profile=DataProfile.of(data) if auto else None, device=device,
                               n_clusters=self.n_clusters, epochs=self.epochs, budget=self.budget,
                               batch_size=self.batch_size, seed=self.random_state,
-                              overrides=_override_list(self.overrides) + ([] if self.progress
-                                                                          else ["train.progress=false"]),
+                              overrides=prior_overrides(self.cluster_prior, self.prior_weight)
+                              + _override_list(self.overrides) + ([] if self.progress else ["train.progress=false"]),
                               init=self.init is not None)
         check_data(config, data)
         out_dir = Path(self.out_dir) if self.out_dir is not None else None
@@ -167,6 +171,12 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise NotFittedYet("this ContrastiveClustering instance is not fitted yet; call fit first")
+
+
+def prior_overrides(cluster_prior: str | None, prior_weight: float | None) -> list[str]:
+    """``cluster_prior`` and ``prior_weight`` as the ``method.*`` overrides they stand for."""
+    return ([f"method.cluster_prior={cluster_prior}"] if cluster_prior is not None else []) + (
+        [f"method.prior_weight={prior_weight}"] if prior_weight is not None else [])
 
 
 def _override_list(overrides: Any) -> list[str]:

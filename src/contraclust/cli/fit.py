@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   contraclust fit --data my_images/ -k 5 --no-report   # no report.html at the end
   contraclust fit --data emb.npy -k 20 --method clc    # feature vectors (.npy/.npz/.csv/.tsv/.parquet)
   contraclust fit --data my_images/ -k 10 --backbone hf:facebook/dinov2-small --freeze   # frozen DINOv2
+  contraclust fit --data my_images/ -k 8 --cluster-prior estimated    # clusters of unequal sizes
 """
 
 
@@ -63,6 +64,13 @@ def add_parser(sub) -> None:
     fit.add_argument("--init", type=Path, default=None, metavar="RUN_OR_CHECKPOINT",
                      help="start from another run's weights (e.g. C3 from a CC run); --method c3 without it "
                           "trains a CC stage first, in OUT/cc-stage")
+    fit.add_argument("--cluster-prior", choices=["uniform", "none", "estimated"], default=None,
+                     help="what the balance term (CC's entropy, DRC's regulariser, CLC's Sinkhorn marginals) pulls the "
+                          "cluster sizes towards: uniform (the papers'), none, or a prior estimated from the model's own "
+                          "assignments with a floor so no cluster is emptied; for imbalanced data (default: uniform)")
+    fit.add_argument("--prior-weight", type=float, default=None, metavar="W",
+                     help="scales the balance term's weight (CLC: how strictly Sinkhorn meets the marginals, 0..1; "
+                          "default 1)")
     add_backbone_args(fit)
     fit.add_argument("--freeze", action="store_true",
                      help="with --backbone: embed the images once through the frozen backbone and cluster the vectors")
@@ -70,6 +78,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from contraclust.api import prior_overrides
     from contraclust.console import say
     from contraclust.errors import ContraclustError
     from contraclust.presets import build_config, get_preset
@@ -81,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from contraclust.training.trainer import check_data
 
     started_at = getattr(args, "started_at", None) or time.monotonic()
+    args.overrides = prior_overrides(args.cluster_prior, args.prior_weight) + args.overrides
     if args.budget is not None:
         parse_duration(args.budget)  # a bad duration is refused before any data is read
     main_process = int(os.environ.get("RANK", "0")) == 0

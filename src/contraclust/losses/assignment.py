@@ -54,12 +54,21 @@ def assignment_probability_loss(probs_a: torch.Tensor, probs_b: torch.Tensor, te
     return cross_view_info_nce(probs_a.T, probs_b.T, temperature, similarity)
 
 
-def squared_mass_regulariser(probs: torch.Tensor) -> torch.Tensor:
-    """Form A: (1/N) sum_k (sum_i p_ik)^2, smallest (N/K) when every cluster holds N/K of the mass."""
-    return probs.sum(dim=0).pow(2).sum() / probs.shape[0]
+def squared_mass_regulariser(probs: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+    """Form A: (1/N) sum_k (sum_i p_ik)^2, smallest (N/K) when every cluster holds N/K of the mass.
+    With a ``prior`` pi (ours): (1/N) sum_k (sum_i p_ik)^2 / (K pi_k), smallest when the masses are in
+    proportion to pi; the same term when pi is uniform."""
+    mass = probs.sum(dim=0).pow(2)
+    if prior is not None:
+        mass = mass / (probs.shape[1] * prior)
+    return mass.sum() / probs.shape[0]
 
 
-def entropy_regulariser(probs: torch.Tensor) -> torch.Tensor:
-    """Form B (GCC): log K - H(mean_i p_i), zero for a uniform marginal."""
+def entropy_regulariser(probs: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+    """Form B (GCC): log K - H(mean_i p_i), zero for a uniform marginal; with a ``prior`` pi (ours),
+    KL(mean p || pi), the same term when pi is uniform."""
     p = probs.mean(dim=0)
-    return math.log(probs.shape[1]) + (p * torch.log(p.clamp_min(1e-12))).sum()
+    log_p = torch.log(p.clamp_min(1e-12))
+    if prior is not None:
+        return (p * (log_p - torch.log(prior))).sum()
+    return math.log(probs.shape[1]) + (p * log_p).sum()

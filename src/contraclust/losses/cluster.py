@@ -22,12 +22,15 @@ def cluster_contrast(assign_a: torch.Tensor, assign_b: torch.Tensor, temperature
     return nt_xent(columns_a, columns_b, temperature)
 
 
-def marginal_entropy_penalty(assign: torch.Tensor) -> torch.Tensor:
+def marginal_entropy_penalty(assign: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
     """log K - H(p), p the batch-mean assignment (CC eq. 7 per view, official ``ne_i`` term).
 
     Zero when clusters are used equally, log K when one cluster takes everything. Natural log, no
-    epsilon, as the official code. (H, N, K) inputs give one value per head.
+    epsilon, as the official code. (H, N, K) inputs give one value per head. With a ``prior`` pi (K
+    entries summing to 1) it is KL(p || pi), which is the same term when pi is uniform (ours).
     """
     p = assign.sum(dim=-2)
     p = p / p.sum(dim=-1, keepdim=True)
+    if prior is not None:
+        return (p * (torch.log(p) - torch.log(prior))).sum(dim=-1)
     return math.log(assign.shape[-1]) + (p * torch.log(p)).sum(dim=-1)

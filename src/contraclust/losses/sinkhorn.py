@@ -7,7 +7,8 @@ import torch
 
 
 def sinkhorn(logits: torch.Tensor, epsilon: float = 0.05, n_iter: int = 3,
-             extra_logits: torch.Tensor | None = None, tolerance: float | None = None) -> torch.Tensor:
+             extra_logits: torch.Tensor | None = None, tolerance: float | None = None,
+             marginals: torch.Tensor | None = None, column_weight: float = 1.0) -> torch.Tensor:
     """Balanced soft assignment Q (B, K) of B samples to K clusters: each row sums to 1 and, as the
     iterations converge, each cluster receives B/K.
 
@@ -18,17 +19,23 @@ def sinkhorn(logits: torch.Tensor, epsilon: float = 0.05, n_iter: int = 3,
     than K can still be balanced; only the rows of ``logits`` are returned. Memory is O(B x K).
     With ``tolerance``, iterate up to ``n_iter`` times but stop once every cluster's mass is within
     that relative tolerance of B/K (this reads the mass back to the host: for read-out, not training).
+
+    Ours, for imbalanced data: ``marginals`` pi (K entries summing to 1) give cluster k the mass
+    B * pi_k instead of B/K; ``column_weight`` w in [0, 1] applies each column scaling to the power w
+    (the unbalanced-transport relaxation): 1 is the exact constraint, 0 none (a softmax of each row).
     """
     log_q = logits.float() / epsilon
     if extra_logits is not None and extra_logits.numel():
         log_q = torch.cat([log_q, extra_logits.detach().float() / epsilon])
     total, k = log_q.shape
+    log_target = (torch.full((k,), -math.log(k), device=log_q.device) if marginals is None
+                  else torch.log(marginals.float().to(log_q.device)))
     log_q = log_q - torch.logsumexp(log_q.flatten(), dim=0)
     for _ in range(n_iter):
-        log_q = log_q - torch.logsumexp(log_q, dim=0, keepdim=True) - math.log(k)
+        log_q = log_q - column_weight * (torch.logsumexp(log_q, dim=0, keepdim=True) - log_target)
         log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True) - math.log(total)
         if tolerance is not None:
-            column_mass = torch.exp(torch.logsumexp(log_q, dim=0) + math.log(k))
+            column_mass = torch.exp(torch.logsumexp(log_q, dim=0) - log_target)
             if float((column_mass - 1).abs().max()) <= tolerance:
                 break
     return torch.exp(log_q[: logits.shape[0]] + math.log(total))

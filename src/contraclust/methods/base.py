@@ -14,18 +14,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contraclust.checks import check_fields, choice
+from contraclust.checks import check_fields, choice, ranged
 from contraclust.config import ModelConfig
 from contraclust.errors import ConfigError
+from contraclust.methods.prior import ClusterPrior
 
 
 @dataclass
 class MethodOptions:
     """Options shared by every method. ``views_forward``: ``separate`` passes each view through the
     backbone on its own (per-view BatchNorm statistics, as CC's official code); ``concat`` passes
-    both in one call (one set of statistics, fewer kernel launches)."""
+    both in one call (one set of statistics, fewer kernel launches). ``cluster_prior``,
+    ``prior_weight``, ``prior_floor``, ``prior_momentum``: the prior of the balance term
+    (``methods/prior.py``; ``uniform`` with weight 1 is every paper's)."""
 
     views_forward: str = choice("separate", ("separate", "concat"))
+    cluster_prior: str = choice("uniform", ("uniform", "none", "estimated"))
+    prior_weight: float = ranged(1.0, ge=0)
+    prior_floor: float = ranged(0.1, ge=0, le=1)
+    prior_momentum: float = ranged(0.99, ge=0, lt=1)
 
 
 class ClusteringMethod(nn.Module):
@@ -41,6 +48,8 @@ class ClusteringMethod(nn.Module):
         self.n_clusters = n_clusters
         self.options = options
         self.model_cfg = model_cfg
+        self.prior = ClusterPrior(n_clusters, options.cluster_prior, options.prior_weight, options.prior_floor,
+                                  options.prior_momentum)
 
     def encode_pair(self, view_a: torch.Tensor, view_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.options.views_forward == "concat":

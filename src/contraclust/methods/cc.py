@@ -31,7 +31,8 @@ class CC(ClusteringMethod):
     """Instance head (rows, NT-Xent) and cluster head (columns, cosine contrast + entropy).
 
     L = L_ins + L_clu with L_clu = contrast over columns + sum over views (log K - H(p_view))
-    (spec 1.2; the log K constant is kept as in the official code). Read-out: argmax of the cluster
+    (spec 1.2; the log K constant is kept as in the official code); with ``cluster_prior`` other than
+    uniform the entropy term is KL(p_view || prior) or off (``methods/prior.py``). Read-out: argmax of the cluster
     head on the un-augmented image (spec 1.6); with several heads, of the selected one.
     """
 
@@ -70,8 +71,10 @@ class CC(ClusteringMethod):
         if c_a.ndim == 3:  # H heads: one cluster loss each, (H, N, K)
             c_a, c_b = c_a.transpose(0, 1), c_b.transpose(0, 1)
         contrast = cluster_contrast(c_a, c_b, opts.tau_cluster)
-        entropy = marginal_entropy_penalty(c_a) + marginal_entropy_penalty(c_b)
-        cluster = contrast + opts.entropy_weight * entropy
+        prior = self.prior.target()  # None: uniform, CC's own term
+        entropy = marginal_entropy_penalty(c_a, prior) + marginal_entropy_penalty(c_b, prior)
+        self.prior.observe(torch.cat([c_a, c_b], dim=-2))
+        cluster = contrast + opts.entropy_weight * self.prior.weight * entropy
         if cluster.ndim and self.training:
             self._track_head_losses(cluster.detach())
         return instance + cluster.mean(), {"instance": instance, "cluster": contrast.mean(), "entropy": entropy.mean()}

@@ -56,8 +56,11 @@ class DRC(ClusteringMethod):
         feature = assignment_feature_loss(logits_a, logits_b, opts.tau_af, opts.similarity, opts.af_negatives,
                                           opts.af_symmetric)
         probability = assignment_probability_loss(probs_a, probs_b, opts.tau_ap, opts.similarity)
-        regulariser = squared_mass_regulariser(probs_a) if opts.regulariser == "squared" else entropy_regulariser(probs_a)
-        total = feature + probability + opts.regulariser_weight * regulariser
+        prior = self.prior.target()  # None: uniform, DRC's own regulariser
+        regulariser = (squared_mass_regulariser(probs_a, prior) if opts.regulariser == "squared"
+                       else entropy_regulariser(probs_a, prior))
+        self.prior.observe(probs_a)
+        total = feature + probability + opts.regulariser_weight * self.prior.weight * regulariser
         return total, {"assignment_feature": feature, "assignment_probability": probability,
                        "regulariser": regulariser}
 
