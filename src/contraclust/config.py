@@ -116,7 +116,9 @@ class RunConfig:
     """Everything that defines a run: which method, how many clusters, the data (and, for a table, its
     label and id columns; for images through a frozen pretrained backbone, the backbone and its weights),
     and each part's settings.
-    ``recipe``: for the ``auto`` preset, the data and device it was chosen for and each choice's reason."""
+    ``recipe``: for the ``auto`` preset, the data and device it was chosen for and each choice's reason.
+    ``uncertain_below``: a sample whose confidence (its cluster's probability) is below this is flagged
+    ``uncertain`` in assignments.csv (0.5: its cluster holds less than half of its probability)."""
 
     method: str = "cc"
     n_clusters: int = ranged(10, ge=2)
@@ -132,6 +134,7 @@ class RunConfig:
     method_options: Any = None
     preset: str = ""
     recipe: dict[str, Any] = field(default_factory=dict)
+    uncertain_below: float = ranged(0.5, ge=0, le=1)
 
     def __post_init__(self) -> None:
         if self.method_options is None or isinstance(self.method_options, dict):

@@ -69,6 +69,7 @@ def test_fit_evaluate_predict_round_trip(tmp_path):
     assert "NMI" in fit.stdout and "ACC" in fit.stdout and "ARI" in fit.stdout
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"nmi", "acc", "ari", "epochs", "wall_seconds"} <= set(metrics) and metrics["epochs"] == 2
+    assert metrics["uncertain_below"] == 0.5 and 0 <= metrics["n_uncertain"] <= 400
     assert json.loads((run / "config.json").read_text())["train"]["seed"] == 1
     assert (run / "curves.png").exists() and (run / "report.html").exists()
 
@@ -80,9 +81,13 @@ def test_fit_evaluate_predict_round_trip(tmp_path):
     predicted = run_cli("predict", str(run), "--data", str(data), "--output", str(out_csv), "--device", "cpu")
     assert predicted.returncode == 0, predicted.stderr
     rows = out_csv.read_text().splitlines()
-    assert rows[0] == ("index,cluster,confidence,cluster_2,probability_2,cluster_3,probability_3,label")
+    assert rows[0] == ("index,cluster,confidence,uncertain,cluster_2,probability_2,cluster_3,probability_3,label")
     assert len(rows) == 401
     assert rows[1:] == (run / "assignments.csv").read_text().splitlines()[1:]
+    assert f"({metrics['n_uncertain']} uncertain: confidence below 0.5)" in predicted.stdout
+    strict = run_cli("predict", str(run), "--data", str(data), "--output", str(out_csv), "--device", "cpu",
+                     "--uncertain-below", "1")
+    assert strict.returncode == 0 and "(400 uncertain: confidence below 1)" in strict.stdout
 
     again = run_cli("fit", "--data", str(data), "--out", str(run), "--device", "cpu", *tiny_args())
     assert_one_line_error(again, "already holds a run")

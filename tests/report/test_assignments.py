@@ -14,10 +14,12 @@ from helpers import TINY, run_cli
 
 def test_assignments_name_the_runner_up_clusters(tmp_path):
     probabilities = np.array([[0.7, 0.2, 0.1, 0.0], [0.1, 0.1, 0.3, 0.5]])
-    write_assignments(tmp_path / "a.csv", probabilities.argmax(1), probabilities, np.array([0, 3]), ["x.png", "y.png"])
+    uncertain = write_assignments(tmp_path / "a.csv", probabilities.argmax(1), probabilities, np.array([0, 3]),
+                                  ["x.png", "y.png"], uncertain_below=0.6)
     rows = list(csv.DictReader(open(tmp_path / "a.csv")))
-    assert list(rows[0]) == ["index", "path", "cluster", "confidence", "cluster_2", "probability_2", "cluster_3",
-                             "probability_3", "label"]
+    assert list(rows[0]) == ["index", "path", "cluster", "confidence", "uncertain", "cluster_2", "probability_2",
+                             "cluster_3", "probability_3", "label"]
+    assert uncertain == 1 and [row["uncertain"] for row in rows] == ["0", "1"]  # 0.5 < 0.6 <= 0.7
     assert rows[1]["path"] == "y.png" and rows[1]["cluster"] == "3" and rows[1]["cluster_2"] == "2"
     assert float(rows[1]["probability_3"]) == pytest.approx(0.1)
 

@@ -71,6 +71,8 @@ def add_parser(sub) -> None:
     fit.add_argument("--prior-weight", type=float, default=None, metavar="W",
                      help="scales the balance term's weight (CLC: how strictly Sinkhorn meets the marginals, 0..1; "
                           "default 1)")
+    fit.add_argument("--uncertain-below", type=float, default=None, metavar="P",
+                     help="flag samples whose confidence is below P as uncertain in assignments.csv (default 0.5)")
     add_backbone_args(fit)
     fit.add_argument("--freeze", action="store_true",
                      help="with --backbone: embed the images once through the frozen backbone and cluster the vectors")
@@ -116,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
                               overrides=args.overrides + (["train.progress=false"] if args.no_progress else []),
                               init=args.init is not None)
         config.label_column, config.id_column = args.label_column, args.id_column
+        if args.uncertain_below is not None:
+            config.uncertain_below = args.uncertain_below
+            config.validate()
         config.frozen_backbone, config.backbone_weights = args.backbone, args.weights
         if args.out is None:
             default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"

@@ -25,6 +25,9 @@ def add_parsers(sub) -> None:
                                  help="as --copy-into, with symbolic links instead of copies")
             cmd.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
                              help="with --copy-into/--link-into: images less sure than P go to DIR/uncertain/")
+            cmd.add_argument("--uncertain-below", type=float, default=None, metavar="P",
+                             help="flag samples whose confidence is below P as uncertain in the CSV (default: the "
+                                  "run's, 0.5)")
         else:
             cmd.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
@@ -58,9 +61,13 @@ def run_predict(args) -> int:
     paths = getattr(data, "paths", None)
     if target is not None and not paths:
         raise ContraclustError("--copy-into/--link-into sort image files: give --data a folder of images")
-    labels, probabilities, _ = predict_checkpoint(args.checkpoint, data, args.device)
-    write_assignments(args.output, labels, probabilities, data.labels, paths, getattr(data, "ids", None))
-    print(f"wrote {len(labels)} assignments to {args.output}")
+    labels, probabilities, config = predict_checkpoint(args.checkpoint, data, args.device)
+    threshold = config.uncertain_below if args.uncertain_below is None else args.uncertain_below
+    if not 0.0 <= threshold <= 1.0:
+        raise ContraclustError(f"--uncertain-below must lie in [0, 1], got {threshold}")
+    uncertain = write_assignments(args.output, labels, probabilities, data.labels, paths, getattr(data, "ids", None),
+                                  threshold)
+    print(f"wrote {len(labels)} assignments to {args.output} ({uncertain} uncertain: confidence below {threshold:g})")
     if target is not None:
         counts = sort_into_folders(paths, labels, probabilities.max(axis=1), target, probabilities.shape[1],
                                    link=args.link_into is not None, min_confidence=args.min_confidence)

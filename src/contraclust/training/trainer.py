@@ -355,7 +355,8 @@ class Trainer:
         result = TrainResult(labels, probabilities, metrics, epoch, wall, self.history)
         if self.out_dir and self.dist.is_main:
             write_run_outputs(self.out_dir, result, self.data.labels, self.device, self.budget_plan,
-                              getattr(self.data, "paths", None), getattr(self.data, "ids", None))
+                              getattr(self.data, "paths", None), getattr(self.data, "ids", None),
+                              self.config.uncertain_below)
         return result
 
     # ----------------------------------------------------------------------------------- time budget
@@ -435,10 +436,13 @@ class Trainer:
 
 def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | None,
                       device: torch.device = torch.device("cpu"), plan: BudgetPlan | None = None,
-                      paths: list[str] | None = None, ids: list[str] | None = None) -> None:
-    """assignments.csv (index[, path], cluster, confidence, the runner-up clusters[, label]) and metrics.json."""
-    write_assignments(out_dir / "assignments.csv", result.labels, result.probabilities, labels, paths, ids)
-    summary = {**result.metrics, "epochs": result.epochs, "wall_seconds": round(result.wall_seconds, 3),
+                      paths: list[str] | None = None, ids: list[str] | None = None,
+                      uncertain_below: float = 0.5) -> None:
+    """assignments.csv (index[, path], cluster, confidence, uncertain, the runner-up clusters[, label]) and
+    metrics.json (which records the uncertainty threshold and how many samples fell below it)."""
+    uncertain = write_assignments(out_dir / "assignments.csv", result.labels, result.probabilities, labels, paths,
+                                  ids, uncertain_below)
+    summary = {**result.metrics, "uncertain_below": uncertain_below, "n_uncertain": uncertain, "epochs": result.epochs, "wall_seconds": round(result.wall_seconds, 3),
                "n_samples": int(len(result.labels)), "n_clusters": int(result.probabilities.shape[1]),
                "cluster_sizes": np.bincount(result.labels, minlength=result.probabilities.shape[1]).tolist(),
                "peak_host_memory_mb": round(peak_host_memory_mb(), 1),
