@@ -1,4 +1,4 @@
-"""The ``contraclust`` command line: fit, evaluate, predict, report, reproduce, views, and listings of methods and presets.
+"""The ``contraclust`` command line: fit, evaluate, predict, report, reproduce, suggest-k, views, and listings of methods and presets.
 
 Each command lives in its own module of this package; this one builds the parser and runs a command.
 Exit codes: 0 success, 1 a run or data error (one line on stderr, no traceback), 2 bad usage,
@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from contraclust.cli import embed, fit, listing, predict, report, reproduce, views
+from contraclust.cli import embed, fit, listing, predict, report, reproduce, suggest_k, views
 from contraclust.cli.common import error
 
 EPILOG = """examples:
@@ -20,6 +20,7 @@ EPILOG = """examples:
   contraclust fit --data ../shared/datasets/cifar10 --preset cc-paper-cifar10 --device cuda
   contraclust fit --out runs/mine --resume           # continue a killed run exactly
   contraclust presets --data my_images/              # what the auto recipe would choose, and why
+  contraclust suggest-k --data my_images/ --range 2:20  # how many clusters? signals per K and a recommendation
   contraclust evaluate runs/mine --data my_images/
   contraclust predict runs/mine --data my_images/ --output clusters.csv --copy-into sorted/
   contraclust report runs/mine                       # runs/mine/report.html (fit writes it too)
@@ -29,7 +30,7 @@ EPILOG = """examples:
 """
 
 COMMANDS = {"embed": embed.run, "fit": fit.run, "evaluate": predict.run_evaluate, "predict": predict.run_predict, "report": report.run,
-            "reproduce": reproduce.run, "views": views.run,
+            "reproduce": reproduce.run, "suggest-k": suggest_k.run, "views": views.run,
             "methods": listing.run_methods, "presets": listing.run_presets}
 
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_parsers(sub)
     report.add_parser(sub)
     reproduce.add_parser(sub)
+    suggest_k.add_parser(sub)
     views.add_parser(sub)
     listing.add_parsers(sub)
     return parser

@@ -82,9 +82,11 @@ class Trainer:
     def __init__(self, config: RunConfig, data: Samples, out_dir: str | Path | None = None,
                  device: str | torch.device | None = None, init_state: dict[str, torch.Tensor] | None = None,
                  started_at: float | None = None, clock: Callable[[], float] = time.monotonic,
-                 instance_data: Samples | None = None):
+                 instance_data: Samples | None = None, method: ClusteringMethod | None = None):
         """``started_at``: the ``clock()`` reading from which a time budget counts (default: now).
-        ``instance_data``: extra images of the same shape that train the instance loss only."""
+        ``instance_data``: extra images of the same shape that train the instance loss only.
+        ``method``: a model built by the caller (e.g. suggest-k's heads of many K) instead of
+        ``config.method``'s."""
         self.clock = clock
         self.started_at = clock() if started_at is None else started_at
         check_data(config, data)
@@ -108,7 +110,7 @@ class Trainer:
         self.steps_per_epoch = self.instance_steps + self.cluster_steps
 
         _seed_everything(train.seed + self.dist.rank)
-        self.method = build_method(config, data.sample_shape)
+        self.method = method if method is not None else build_method(config, data.sample_shape)
         if not data.is_image and hasattr(self.method.backbone, "fit_input"):
             self.method.backbone.fit_input(data.tensor)  # input statistics; a resumed or initial state replaces them
         if init_state is not None:

@@ -1,0 +1,54 @@
+"""suggest-k: K ranges, one run with heads of many K, the signals per K, the outputs and the CLI."""
+import json
+
+import numpy as np
+import pytest
+
+from contraclust.data import read_sklearn_digits
+from contraclust.errors import ConfigError
+from contraclust.presets import build_config
+from contraclust.recipes.auto import DataProfile
+from contraclust.selection import parse_k_range, suggest_k
+from contraclust.selection.suggest import SIGNALS, format_table, write_outputs
+from helpers import TINY, run_cli
+
+
+def test_k_ranges():
+    assert parse_k_range("2:5") == [2, 3, 4, 5] and parse_k_range("2:10:4") == [2, 6, 10]
+    assert parse_k_range("20,5,10") == [5, 10, 20]
+    for bad in ("1:5", "5", "a:b", "2:3:4:5"):
+        with pytest.raises(ConfigError, match="range"):
+            parse_k_range(bad)
+    with pytest.raises(ConfigError, match="the data has 8 samples"):
+        parse_k_range("2:10", n_samples=8)
+
+
+def test_one_run_measures_every_signal_per_k_and_ranks_them(tmp_path):
+    data = read_sklearn_digits()
+    data.images, data.labels = data.images[:300], data.labels[:300]
+    config = build_config("cc", None, profile=DataProfile.of(data), device="cpu", n_clusters=6, epochs=2,
+                          batch_size=100, overrides=TINY + ["train.progress=false"])
+    result = suggest_k(data, [2, 4, 6], config, "cpu", progress=False)
+    assert result.ks == [2, 4, 6] and sorted(result.ranking) == [2, 4, 6] and result.recommended == result.ranking[0]
+    for k in (2, 4, 6):
+        row = result.signals[k]
+        assert set(SIGNALS) | {"nmi", "acc", "ari"} <= set(row)
+        assert 0 <= row["view_agreement"] <= 1 and 1 <= row["used"] <= k and -1 <= row["stability"] <= 1
+        assert 0 <= row["entropy"] <= 1 and 1 / k <= row["confidence"] <= 1
+        assert result.scores[k] == pytest.approx(row["stability"] * row["view_agreement"] * max(row["silhouette"], 0),
+                                                 abs=1e-3)
+    assert f"K={result.recommended}" in result.reason and result.train["epochs"] == 2
+    written = write_outputs(result, tmp_path / "out")
+    assert [p.name for p in written] == ["suggest_k.json", "suggest_k.md", "suggest_k.png"]
+    assert json.loads(written[0].read_text())["recommended"] == result.recommended
+    assert "| K | score | rank | confidence" in format_table(result) and written[2].stat().st_size > 5000
+
+
+def test_cli_suggest_k_prints_a_recommendation_and_refuses_bad_ranges(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(120, 6)).astype(np.float32))
+    done = run_cli("suggest-k", "--data", str(tmp_path / "x.npy"), "--range", "2:4", "--epochs", "1",
+                   "--out", str(tmp_path / "k"), "--no-progress", "--device", "cpu", "--set", "train.batch_size=60")
+    assert done.returncode == 0, done.stderr
+    assert "recommended K = " in done.stdout and (tmp_path / "k" / "suggest_k.md").exists()
+    bad = run_cli("suggest-k", "--range", "1:5")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and "each at least 2" in bad.stderr
