@@ -14,20 +14,6 @@ def run_script(name, *args, timeout=600):
     return done.stdout
 
 
-def test_throughput_toy():
-    out = run_script("throughput.py", "--preset", "cifar10-fast", "--synthetic", "256", "--batch-size", "16",
-                     "--steps", "2", "--warmup", "1", "--workers", "1", "--device", "cpu",
-                     "--set", "model.width=8")
-    assert "fast path" in out and "images/s" in out and "ratio fast / reference" in out
-
-
-def test_time_to_quality_toy():
-    out = run_script("time_to_quality.py", "--synthetic", "256", "--preset", "cifar10-fast", "--epochs", "2",
-                     "--eval-every", "1", "--device", "cpu", "--set", "train.batch_size=64", "--set", "model.width=8",
-                     "--budget", "600")
-    assert "| wall s | epoch | NMI |" in out and "best NMI" in out
-
-
 def test_default_job_smoke():
     out = run_script("default_job.py", "--seeds", "0", "--budget", "15s", "--set", "model.width=8")
     assert "k-means on raw pixels" in out and "peak host" in out
@@ -58,6 +44,7 @@ def test_auto_folders_smoke(tmp_path):
 
 
 def test_gpu_campaign_runs_every_part_at_toy_size_on_the_cpu(tmp_path):
+    """Also the toy runs of throughput.py and time_to_quality.py, which the campaign calls."""
     data = ROOT.parent / "shared" / "datasets" / "cifar10"
     if not data.is_dir():
         import pytest

@@ -25,7 +25,7 @@ def test_k_ranges():
 
 def test_one_run_measures_every_signal_per_k_and_ranks_them(tmp_path):
     data = read_sklearn_digits()
-    data.images, data.labels = data.images[:300], data.labels[:300]
+    data.images, data.labels = data.images[:200], data.labels[:200]
     config = build_config("cc", None, profile=DataProfile.of(data), device="cpu", n_clusters=6, epochs=2,
                           batch_size=100, overrides=TINY + ["train.progress=false"])
     result = suggest_k(data, [2, 4, 6], config, "cpu", progress=False)

@@ -173,9 +173,9 @@ class TimedTrainer(Trainer):
 
     step_seconds = 0.25
 
-    def train_step(self, batch, step, partner=None):
+    def train_step(self, batch, step, partner=None, instance_only=False):
         self.clock.advance(self.step_seconds)
-        return super().train_step(batch, step, partner)
+        return super().train_step(batch, step, partner, instance_only)
 
 
 def test_trainer_plans_epochs_from_measured_speed_and_ends_the_cosine_there(tmp_path):
