@@ -17,8 +17,9 @@ def add_parser(sub) -> None:
     cmd = sub.add_parser(
         "suggest-k", help="suggest the number of clusters: one run with cluster heads for every K in a range",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
-        description="Trains one network (the auto recipe's model and views, CC's losses) with two cluster heads for "
-                    "every K in --range, then measures per K what needs no labels: assignment confidence and "
+        description="Trains one network (the auto recipe's model and views) with losses that name no K (CC's "
+                    "instance contrast, then C3's cross-instance contrast), then two cluster heads for every K in "
+                    "--range on its frozen features, and measures per K what needs no labels: assignment confidence and "
                     "entropy, cluster-size spread, agreement of two augmented views, stability (agreement of the "
                     "two heads), silhouette on the learned features; with labels also NMI/ACC/ARI, never used to "
                     "choose. Recommends the K with the highest stability x view agreement x silhouette and says "
@@ -55,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     result = suggest_k(data, ks, config, device, args.heads_per_k, getattr(args, "started_at", None),
                        not args.no_progress)
     written = write_outputs(result, args.out)
+    train = result.train
+    print(f"trained {train['epochs']} epochs of instance contrast and {train['c3_epochs']} of cross-instance "
+          f"contrast, then {train['head_epochs']} epochs of {train['replicas']} heads per K on {train['views']} "
+          f"embedded views, in {train['wall_seconds']:.0f} s")
     print(format_table(result))
     print(f"\nrecommended K = {result.recommended}: {result.reason}")
     print(f"ranking: {', '.join(map(str, result.ranking[:5]))}, ...")

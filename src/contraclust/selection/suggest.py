@@ -1,7 +1,7 @@
-"""``suggest-k``: train one backbone with cluster heads for every K in a range, measure per K the signals
-that need no labels, and recommend a K with the reason.
+"""``suggest-k``: train one backbone, then cluster heads for every K in a range on its frozen features
+(``multi_k``), measure per K the signals that need no labels, and recommend a K with the reason.
 
-Signals per K, from the trained model on the un-augmented data (and two augmented views):
+Signals per K, from the heads on the features of the un-augmented data (and of two augmented views):
 - ``confidence``: the mean probability of each sample's cluster;
 - ``entropy``: the mean entropy of each sample's assignment, divided by log K (0 sure, 1 undecided);
 - ``size_spread``: largest / smallest cluster, and ``used`` clusters (non-empty);
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,20 @@ import numpy as np
 import torch
 
 from contraclust.config import RunConfig
-from contraclust.console import progress_iter, say
+from contraclust.console import say
 from contraclust.data import Samples
 from contraclust.errors import ConfigError
+from contraclust.methods.c3 import C3Options
 from contraclust.methods.cc import CCOptions
 from contraclust.metrics import evaluate_clustering
 from contraclust.models import build_backbone
-from contraclust.selection.multi_k import MultiKCC
+from contraclust.recipes.auto import c3_stage
+from contraclust.selection.multi_k import (FeatureBank, InstanceContrast, MultiKHeads, build_feature_bank,
+                                            train_heads)
 
 SIGNALS = ("confidence", "entropy", "size_spread", "used", "view_agreement", "stability", "silhouette")
 SILHOUETTE_SAMPLE = 2000
+MEASURE_SECONDS = 5.0  # kept at the end of a budget for measuring the signals and writing the files
 
 
 @dataclass
@@ -78,26 +83,46 @@ def parse_k_range(text: str, n_samples: int | None = None) -> list[int]:
     return ks
 
 
+C3_SHARE = 0.15  # of a time budget, for the cross-instance stage (C3's share in the auto recipe)
+HEAD_SHARE = 0.15  # of a time budget, kept for embedding the views and training the heads
+HEAD_EPOCHS = 200  # the most head epochs (with a budget the heads stop at its end; without one they run these)
+BANK_VIEWS = 8
+
+
 def suggest_k(data: Samples, ks: list[int], config: RunConfig, device, replicas: int = 2,
-              started_at: float | None = None, progress: bool = True) -> SuggestKResult:
-    """Train ``config`` (its model, views and schedule; CC's losses) with heads for every K in ``ks``,
-    then measure the signals per K and rank them."""
+              started_at: float | None = None, progress: bool = True, head_epochs: int = HEAD_EPOCHS) -> SuggestKResult:
+    """Train ``config``'s backbone (its model, views and schedule) with CC's instance loss, then heads for
+    every K in ``ks`` on its frozen features (``multi_k``), measure the signals per K and rank them."""
     from contraclust.training.trainer import Trainer
 
     if replicas < 2:
         raise ConfigError("suggest-k needs at least 2 heads per K (their agreement is the stability signal)")
+    began = time.monotonic() if started_at is None else started_at
     config = copy.deepcopy(config)
     config.method, config.n_clusters = "cc", max(ks)
     options = config.method_options
     config.method_options = CCOptions(**{k: v for k, v in vars(options).items() if k in CCOptions.__dataclass_fields__})
-    config.method_options.cluster_heads = 1
     config.train.eval_every = 0
-    method = MultiKCC(build_backbone(config.model, data.sample_shape), ks, replicas, config.method_options,
-                      config.model)
-    trainer = Trainer(config, data, None, device, started_at=started_at, method=method)
-    say(f"suggest-k: one backbone, {replicas} cluster heads for each K in {ks[0]}..{ks[-1]} ({len(ks)} values)")
-    result = trainer.fit()
-    signals = measure_signals(trainer, ks, data.labels, progress)
+    budget = config.train.budget_seconds
+    config.train.after_seconds = (C3_SHARE + HEAD_SHARE) * budget
+    method = InstanceContrast(build_backbone(config.model, data.sample_shape), config.method_options, config.model)
+    say(f"suggest-k: a backbone trained by instance contrast, then C3's cross-instance contrast, then {replicas} "
+        f"cluster heads for each K in {ks[0]}..{ks[-1]} ({len(ks)} values) on its frozen features")
+    result = Trainer(config, data, None, device, started_at=started_at, method=method).fit()
+    method.zeta = C3Options().zeta
+    c3_config = copy.deepcopy(config)
+    c3_stage(c3_config)
+    c3_config.train.after_seconds = HEAD_SHARE * budget
+    if not budget:
+        c3_config.train.epochs = max(1, config.train.epochs // 5)
+    trainer = Trainer(c3_config, data, None, device, started_at=started_at, method=method)
+    c3_result = trainer.fit()
+    bank = build_feature_bank(trainer, BANK_VIEWS, progress)
+    heads = MultiKHeads(bank.clean.shape[1], ks, replicas, config.model.head_hidden)
+    deadline = began + budget - MEASURE_SECONDS if budget else None
+    epochs = train_heads(heads, bank, config.method_options, max(config.train.batch_size, 256), head_epochs,
+                         deadline, config.train.seed, trainer.device, progress)
+    signals = measure_signals(heads, bank, data.labels, trainer.device)
     scores = {k: signals[k]["stability"] * signals[k]["view_agreement"] * max(signals[k]["silhouette"], 0.0)
               for k in ks}
     ranking = sorted(ks, key=lambda k: -scores[k])
@@ -108,40 +133,30 @@ def suggest_k(data: Samples, ks: list[int], config: RunConfig, device, replicas:
               f"their cluster across two views, and the silhouette of its clusters on the learned features is "
               f"{signals[best]['silhouette']:.3f} (score {scores[best]:.3f}; next K={runner}, {scores[runner]:.3f})")
     return SuggestKResult(ks, signals, scores, ranking, best, reason, data.labels is not None,
-                          {"epochs": result.epochs, "wall_seconds": round(result.wall_seconds, 1),
-                           "steps": trainer.schedule.total_steps, "replicas": replicas})
+                          {"epochs": result.epochs, "c3_epochs": c3_result.epochs, "head_epochs": epochs,
+                           "wall_seconds": round(time.monotonic() - began, 1),
+                           "replicas": replicas, "views": len(bank.views)})
 
 
 @torch.no_grad()
-def measure_signals(trainer, ks: list[int], labels: np.ndarray | None, progress: bool = True) -> dict[int, dict]:
-    """The signals of every K (module docstring) from the trained heads of ``trainer.method``."""
+def measure_signals(heads: MultiKHeads, bank: FeatureBank, labels: np.ndarray | None, device) -> dict[int, dict]:
+    """The signals of every K (module docstring) from the trained ``heads`` on the ``bank``'s features."""
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-    method = trainer.method
-    method.eval()
-    n, batch = len(trainer.samples), trainer.config.train.eval_batch_size
-    probabilities: list[list[torch.Tensor]] = [[] for _ in ks]
-    agreements = torch.zeros(len(ks))
-    features = []
-    for start in progress_iter(range(0, n, batch), "suggest-k: measuring", progress):
-        rows = trainer.samples[start: start + batch]
-        x = trainer.augment.eval_view(rows)
-        if trainer.use_channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with trainer.autocast():
-            heads, h = method.head_probabilities(x)
-            view_a, view_b = trainer.make_views(rows)
-            heads_a, _ = method.head_probabilities(view_a)
-            heads_b, _ = method.head_probabilities(view_b)
-        features.append(h.cpu())
-        for i in range(len(ks)):
-            probabilities[i].append(heads[i].cpu())
-            agreements[i] += (heads_a[i].argmax(-1) == heads_b[i].argmax(-1)).float().sum().cpu()
-    method.train()
-    embedding = torch.cat(features).numpy()
+    n = len(bank.clean)
+    probabilities: list[list[torch.Tensor]] = [[] for _ in heads.ks]
+    agreements = torch.zeros(len(heads.ks))
+    for start in range(0, n, 1024):
+        rows = slice(start, start + 1024)
+        clean = heads(bank.clean[rows].to(device))
+        view_a, view_b = heads(bank.views[0, rows].to(device)), heads(bank.views[1, rows].to(device))
+        for i in range(len(heads.ks)):
+            probabilities[i].append(clean[i].float().cpu())
+            agreements[i] += (view_a[i].argmax(-1) == view_b[i].argmax(-1)).float().sum().cpu()
+    embedding = bank.clean.numpy()
     sample = np.random.default_rng(0).choice(n, min(n, SILHOUETTE_SAMPLE), replace=False)
     out: dict[int, dict] = {}
-    for i, k in enumerate(ks):
+    for i, k in enumerate(heads.ks):
         probs = torch.cat(probabilities[i]).numpy()  # (N, replicas, K)
         assigned = probs.argmax(-1)
         replicas = probs.shape[1]
