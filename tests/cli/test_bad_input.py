@@ -41,6 +41,8 @@ def files(tmp_path_factory):
                         "--set", "model.backbone=resnet18", "--set", "model.stem=cifar", *TINY_ARGS)
     assert other_fit.returncode == 0, other_fit.stderr
     (root / "views_dir").mkdir()
+    (root / "broken.ccpack").mkdir()
+    (root / "broken.ccpack" / "meta.json").write_text("{}")
     return {"root": root, "data": str(data), "run": str(run), "no_ckpt": str(no_ckpt), "corrupt": str(corrupt),
             "other": str(other)}
 
@@ -93,6 +95,12 @@ CASES = {
     "predict into a folder": (["predict", "{run}", "--data", "{data}", "--output", "{root}"], "is a folder"),
     "views output folder": (["views", "--output", "{root}/views_dir"], "is a folder"),
     "presets missing data": (["presets", "--data", "{root}/nowhere"], "does not exist"),
+    "data broken pack": (FIT + ["--data", "{root}/broken.ccpack"], "is not a .ccpack description"),
+    "pack missing folder": (["pack", "--data", "{root}/nowhere", "--size", "32", "--output", "{root}/p.ccpack"],
+                            "is not a folder of images"),
+    "pack output suffix": (["pack", "--data", "{root}", "--size", "32", "--output", "{root}/p.npy"],
+                           "must end in .ccpack"),
+    "pack size": (["pack", "--data", "{root}", "--size", "2", "--output", "{root}/p.ccpack"], "between 4 and 1024"),
 }
 USAGE_CASES = {
     "image size negative": ["fit", "--image-size", "-4"],

@@ -1,4 +1,4 @@
-"""The ``contraclust`` command line: fit, evaluate, predict, report, reproduce, suggest-k, views, and listings of methods and presets.
+"""The ``contraclust`` command line: fit, evaluate, predict, report, pack, reproduce, suggest-k, views, and listings of methods and presets.
 
 Each command lives in its own module of this package; this one builds the parser and runs a command.
 Exit codes: 0 success, 1 a run or data error (one line on stderr, no traceback), 2 bad usage,
@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from contraclust.cli import embed, fit, listing, predict, report, reproduce, suggest_k, views
+from contraclust.cli import embed, fit, listing, pack, predict, report, reproduce, suggest_k, views
 from contraclust.cli.common import error
 
 EPILOG = """examples:
@@ -25,12 +25,13 @@ EPILOG = """examples:
   contraclust predict runs/mine --data my_images/ --output clusters.csv --copy-into sorted/
   contraclust report runs/mine                       # runs/mine/report.html (fit writes it too)
   contraclust reproduce --method cc --dataset cifar10 --data cifar10/ --limit 500 --epochs 1   # paper vs measured
+  contraclust pack --data imagenet/train --size 64 --output in64.ccpack   # larger than memory: stream it
   contraclust embed --data my_images/ --backbone hf:facebook/dinov2-small --output emb.npz
   contraclust fit --data emb.npz -k 10 --method clc  # cluster vectors (also .csv/.tsv/.parquet tables)
 """
 
 COMMANDS = {"embed": embed.run, "fit": fit.run, "evaluate": predict.run_evaluate, "predict": predict.run_predict, "report": report.run,
-            "reproduce": reproduce.run, "suggest-k": suggest_k.run, "views": views.run,
+            "pack": pack.run, "reproduce": reproduce.run, "suggest-k": suggest_k.run, "views": views.run,
             "methods": listing.run_methods, "presets": listing.run_presets}
 
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_parser(sub)
     predict.add_parsers(sub)
     report.add_parser(sub)
+    pack.add_parser(sub)
     reproduce.add_parser(sub)
     suggest_k.add_parser(sub)
     views.add_parser(sub)

@@ -17,6 +17,7 @@ import torch
 
 from contraclust.console import progress_iter, say
 from contraclust.data.dataset import FeatureSet, ImageSet, Samples
+from contraclust.data.pack import is_pack, read_pack
 from contraclust.data.tables import TABLE_SUFFIXES, read_table
 from contraclust.errors import DataError, DataTypeError
 
@@ -341,8 +342,9 @@ BUILTIN_DATASETS = {"mnist5k": read_mnist5k, "digits": read_sklearn_digits}
 def load_data(spec: str | Path | None = None, image_size: int | None = None, channels: int | None = None,
               cache_dir: str | Path | None = None, progress: bool = True, max_size: int | None = None,
               label_column: str | None = None, id_column: str | None = None) -> Samples:
-    """Load data from a built-in name (``mnist5k``, ``digits``), a folder, a CIFAR folder, an array file
-    (``.npy``/``.npz``) or a table (``.csv``/``.tsv``/``.parquet``: ``label_column``/``id_column``).
+    """Load data from a built-in name (``mnist5k``, ``digits``), a folder, a CIFAR folder, a ``.ccpack``
+    (``data/pack.py``), an array file (``.npy``/``.npz``) or a table (``.csv``/``.tsv``/``.parquet``:
+    ``label_column``/``id_column``).
 
     ``None`` means the embedded default, MNIST-5k. ``image_size``/``max_size`` apply to image
     folders (see :func:`read_image_folder`).
@@ -355,9 +357,11 @@ def load_data(spec: str | Path | None = None, image_size: int | None = None, cha
     if not path.exists():
         raise DataError(
             f"data path {path} does not exist; give a folder of images (one sub-folder per class, or flat), "
-            f"a CIFAR pickle folder (cifar-10-batches-py), an .npy/.npz file, a .csv/.tsv/.parquet table, or one "
-            f"of: {', '.join(BUILTIN_DATASETS)}"
+            f"a CIFAR pickle folder (cifar-10-batches-py), a .ccpack (contraclust pack), an .npy/.npz file, "
+            f"a .csv/.tsv/.parquet table, or one of: {', '.join(BUILTIN_DATASETS)}"
         )
+    if is_pack(path):
+        return read_pack(path)
     if path.is_file():
         if path.suffix in TABLE_SUFFIXES:
             return read_table(path, label_column, id_column)

@@ -1,0 +1,345 @@
+"""``.ccpack``: an image folder packed once into a memory-mappable store, for sets larger than memory.
+
+A pack is a folder ``NAME.ccpack/`` holding
+- ``meta.json``: format, version, ``size``, ``channels``, ``n``, how many are ``packed``, the class
+  names, the source folder and a digest of its file list;
+- ``images.npy`` (``--format raw``, the default): the images resized to ``size`` x ``size`` as one
+  uint8 (N, C, S, S) array, read through a memory map (``np.load(mmap_mode=...)`` without pickles:
+  loading never runs code); or, with ``--format jpeg`` (for large S: about a tenth of the bytes),
+  ``jpeg.bin``, the resized images encoded as JPEG one after another, and ``offsets.npy`` (N + 1
+  int64), where each starts; these decode per batch (``JpegImages``);
+- ``labels.npy`` (int64, -1 where unlabelled), ``sides.npy`` (each file's larger side before
+  resizing) and ``paths.txt`` (each image's source file, one per line).
+
+Packing decodes the files in chunks on worker processes and writes each chunk into the preallocated
+array; ``meta.json`` records the rows done after each chunk, so a killed packing resumes at the
+first chunk not recorded and the result is byte-identical to an uninterrupted one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from contraclust.console import progress_bar, say
+from contraclust.data.dataset import ImageSet
+from contraclust.errors import DataError
+
+PACK_SUFFIX = ".ccpack"
+FORMAT, VERSION = "contraclust-pack", 1
+CHUNK = 512
+
+
+def is_pack(path: str | Path) -> bool:
+    return Path(path).suffix == PACK_SUFFIX
+
+
+def _file_digest(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        stat = file.stat()
+        digest.update(f"{file}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _decode_chunk(job: tuple[list[str], int, int, int]) -> tuple[np.ndarray | list[bytes], np.ndarray]:
+    """For one chunk of files (in a worker process): the (n, C, S, S) uint8 images, or with a JPEG
+    ``quality`` above 0 the resized images encoded as JPEG, and the files' larger sides before resizing."""
+    from PIL import Image, UnidentifiedImageError
+
+    from contraclust.data.readers import _eight_bit
+
+    files, size, channels, quality = job
+    mode = "L" if channels == 1 else "RGB"
+    images = np.empty((len(files), size, size, channels), np.uint8)
+    sides = np.empty(len(files), np.int32)
+    for i, file in enumerate(files):
+        try:
+            with Image.open(file) as img:
+                sides[i] = max(img.size)
+                img = _eight_bit(img).convert(mode)
+                if img.size != (size, size):
+                    img = img.resize((size, size), Image.BILINEAR)
+                images[i] = np.asarray(img, dtype=np.uint8).reshape(size, size, channels)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(f"corrupt or unreadable image file {file}: {exc}") from None
+    if quality:
+        return [_encode_jpeg(image, quality) for image in images], sides
+    return images.transpose(0, 3, 1, 2), sides
+
+
+def _encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def _guess_channels(files: list[Path]) -> int:
+    """1 when the first 64 files all look grey, else 3."""
+    from PIL import Image
+
+    from contraclust.data.readers import _eight_bit, looks_grey
+
+    for file in files[:64]:
+        with Image.open(file) as img:
+            if not looks_grey(np.asarray(_eight_bit(img).convert("RGB"))):
+                return 3
+    return 1
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def pack_folder(source: str | Path, output: str | Path, size: int, channels: int | None = None,
+                workers: int | None = None, progress: bool = True, stop_after: int | None = None,
+                image_format: str = "raw", quality: int = 90) -> Path:
+    """Pack the image folder ``source`` (class sub-folders give labels) into ``output`` (a ``.ccpack``
+    folder) as raw pixels or, with ``image_format="jpeg"``, JPEG bytes of that ``quality``; resumes a
+    pack of the same files left unfinished. ``stop_after``: stop once that many rows are packed (tests
+    simulate a killed packing with it)."""
+    from contraclust.data.readers import _list_image_folder
+
+    source, output = Path(source), Path(output)
+    if output.suffix != PACK_SUFFIX:
+        raise DataError(f"--output {output} must end in {PACK_SUFFIX}")
+    if not 4 <= size <= 1024:
+        raise DataError(f"--size {size} must be between 4 and 1024 pixels")
+    if channels not in (None, 1, 3):
+        raise DataError(f"--channels must be 1 or 3, got {channels}")
+    if image_format not in ("raw", "jpeg") or not 1 <= quality <= 100:
+        raise DataError(f"--format must be raw or jpeg and --quality 1..100, got {image_format!r}, {quality}")
+    files, labels, classes = _list_image_folder(source)
+    digest = _file_digest(files)
+    meta_path = output / "meta.json"
+    meta = _resume_meta(output, digest, size, channels, image_format) if meta_path.exists() else None
+    if meta is None:
+        if output.exists() and any(output.iterdir()):
+            raise DataError(f"{output} exists and is not a pack; remove it or choose another --output")
+        channels = channels or _guess_channels(files)
+        output.mkdir(parents=True, exist_ok=True)
+        if image_format == "raw":
+            np.lib.format.open_memmap(output / "images.npy", "w+", np.uint8, (len(files), channels, size, size)).flush()
+        else:
+            (output / "jpeg.bin").write_bytes(b"")
+            np.save(output / "offsets.npy", np.zeros(len(files) + 1, np.int64))
+        np.save(output / "labels.npy", np.asarray(labels, np.int64))
+        np.save(output / "sides.npy", np.zeros(len(files), np.int32))
+        (output / "paths.txt").write_text("".join(f"{f}\n" for f in files))
+        meta = {"format": FORMAT, "version": VERSION, "kind": image_format, "size": size, "channels": channels,
+                "n": len(files), "packed": 0, "classes": classes, "source": str(source.resolve()),
+                "files_digest": digest}
+        _write_json(meta_path, meta)
+    elif meta["packed"]:
+        say(f"pack: resuming {output} at image {meta['packed']} of {meta['n']}")
+    writer = _RawWriter(output) if meta["kind"] == "raw" else _JpegWriter(output, meta["packed"])
+    sides = np.load(output / "sides.npy", mmap_mode="r+")
+    channels, start = meta["channels"], meta["packed"]
+    jpeg_quality = quality if meta["kind"] == "jpeg" else 0
+    jobs = [([str(f) for f in files[i: i + CHUNK]], size, channels, jpeg_quality)
+            for i in range(start, len(files), CHUNK)]
+    bar = progress_bar(len(files) - start, progress, f"packing {source.name} at {size} px", unit="img")
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
+    with ProcessPoolExecutor(workers) if workers > 1 else _InProcess() as pool:
+        for chunk, chunk_sides in pool.map(_decode_chunk, jobs):
+            end = start + len(chunk)
+            writer.write(start, chunk)
+            sides[start:end] = chunk_sides
+            sides.flush()
+            meta["packed"] = start = end  # recorded only once the chunk is on disk
+            _write_json(meta_path, meta)
+            bar.update(len(chunk))
+            if stop_after is not None and end >= stop_after:
+                break
+    writer.close()
+    bar.close()
+    return output
+
+
+class _RawWriter:
+    """Rows into the preallocated ``images.npy``."""
+
+    def __init__(self, output: Path):
+        self.images = np.load(output / "images.npy", mmap_mode="r+")
+
+    def write(self, start: int, chunk: np.ndarray) -> None:
+        self.images[start: start + len(chunk)] = chunk
+        self.images.flush()
+
+    def close(self) -> None:
+        del self.images
+
+
+class _JpegWriter:
+    """JPEG bytes appended to ``jpeg.bin`` from where row ``packed`` begins (a killed packing's
+    unrecorded tail is cut off first), and their offsets into ``offsets.npy``."""
+
+    def __init__(self, output: Path, packed: int):
+        self.offsets = np.load(output / "offsets.npy", mmap_mode="r+")
+        self.blob = open(output / "jpeg.bin", "r+b")
+        self.blob.truncate(int(self.offsets[packed]))
+        self.blob.seek(int(self.offsets[packed]))
+
+    def write(self, start: int, chunk: list[bytes]) -> None:
+        for i, encoded in enumerate(chunk):
+            self.blob.write(encoded)
+            self.offsets[start + i + 1] = self.offsets[start + i] + len(encoded)
+        self.blob.flush()
+        os.fsync(self.blob.fileno())
+        self.offsets.flush()
+
+    def close(self) -> None:
+        self.blob.close()
+        del self.offsets
+
+
+class _InProcess:
+    """``ProcessPoolExecutor``'s ``map`` in this process (one worker: no pool to start)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def map(fn, jobs):
+        return map(fn, jobs)
+
+
+def _resume_meta(output: Path, digest: str, size: int, channels: int | None, image_format: str) -> dict:
+    meta = read_meta(output)
+    if (meta["files_digest"] != digest or meta["size"] != size or channels not in (None, meta["channels"])
+            or meta["kind"] != image_format):
+        raise DataError(f"{output} holds a pack of other files or another --size/--channels/--format "
+                        f"({meta['n']} {meta['kind']} images at {meta['size']} px, {meta['channels']} channels); "
+                        f"remove it or choose another --output")
+    return meta
+
+
+def read_meta(path: Path) -> dict:
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable {PACK_SUFFIX} ({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise DataError(f"{path}: meta.json is not a {PACK_SUFFIX} description")
+    if meta.get("version") != VERSION:
+        raise DataError(f"{path}: pack version {meta.get('version')} is not the {VERSION} this contraclust reads")
+    return meta
+
+
+def read_pack(path: str | Path) -> ImageSet:
+    """An :class:`ImageSet` whose images are a memory map of the pack: nothing is read from disk until
+    a batch is gathered (or the trainer copies the whole set to its device)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path} is not a {PACK_SUFFIX} folder; make one with contraclust pack")
+    meta = read_meta(path)
+    if meta["packed"] < meta["n"]:
+        raise DataError(f"{path} is unfinished ({meta['packed']} of {meta['n']} images packed); run the same "
+                        f"contraclust pack command again to finish it")
+    expected = (meta["n"], meta["channels"], meta["size"], meta["size"])
+    try:
+        labels = np.load(path / "labels.npy", allow_pickle=False)
+        sides = np.load(path / "sides.npy", allow_pickle=False)
+        paths = (path / "paths.txt").read_text().splitlines()
+        if meta.get("kind", "raw") == "raw":
+            array = np.load(path / "images.npy", mmap_mode="c", allow_pickle=False)
+            if array.dtype != np.uint8 or array.shape != expected:
+                raise DataError(f"{path}: images.npy is {array.dtype} {array.shape}, meta.json says uint8 {expected}")
+            images = torch.from_numpy(array)
+        else:
+            images = JpegImages(np.load(path / "offsets.npy", allow_pickle=False),
+                                np.memmap(path / "jpeg.bin", np.uint8, "r"), expected)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: a file of the pack is unreadable ({type(exc).__name__}: {exc})") from None
+    if labels.shape != (meta["n"],):
+        raise DataError(f"{path}: labels.npy holds {labels.shape} labels, meta.json says {meta['n']} images")
+    classes = list(meta["classes"])
+    return ImageSet(images, labels if classes else None, path.stem, classes,
+                    int(np.median(sides)) if len(sides) else 0, paths)
+
+
+class JpegImages:
+    """The images of a JPEG pack as a read-only uint8 (N, C, S, S) "tensor": indexing decodes the rows
+    asked for (Pillow on the host); ``to_device`` decodes a batch on the GPU with
+    ``torchvision.io.decode_jpeg`` where torchvision and CUDA are there, else on the host and copies;
+    ``to(device)`` decodes the whole set (the resident path)."""
+
+    dtype = torch.uint8
+    ndim = 4
+
+    def __init__(self, offsets: np.ndarray, blob: np.ndarray, shape: tuple[int, int, int, int]):
+        if offsets.shape != (shape[0] + 1,) or int(offsets[-1]) != len(blob):
+            raise DataError(f"jpeg pack: {len(offsets)} offsets ending at {int(offsets[-1])} for {shape[0]} images "
+                            f"and {len(blob)} bytes")
+        self.offsets, self.blob = offsets, blob
+        self.shape = torch.Size(shape)
+        self.nbytes = int(np.prod(shape))  # decoded, which is what the device would hold
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _rows(self, index) -> tuple[np.ndarray, bool]:
+        if isinstance(index, slice):
+            return np.arange(len(self))[index], False
+        if isinstance(index, (int, np.integer)):
+            return np.array([int(index) % len(self)]), True
+        rows = np.asarray(index.cpu() if isinstance(index, torch.Tensor) else index, dtype=np.int64).reshape(-1)
+        if len(rows) and (rows.min() < -len(self) or rows.max() >= len(self)):
+            raise IndexError(f"index out of range for {len(self)} packed images")
+        return rows % len(self), False
+
+    def __getitem__(self, index) -> torch.Tensor:
+        import io
+
+        from PIL import Image
+
+        rows, single = self._rows(index)
+        out = np.empty((len(rows), self.shape[2], self.shape[3], self.shape[1]), np.uint8)
+        for i, row in enumerate(rows):
+            with Image.open(io.BytesIO(self._bytes(row))) as img:
+                out[i] = np.asarray(img.convert("L" if self.shape[1] == 1 else "RGB")).reshape(out.shape[1:])
+        batch = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+        return batch[0] if single else batch
+
+    def _bytes(self, row: int) -> bytes:
+        return self.blob[int(self.offsets[row]): int(self.offsets[row + 1])].tobytes()
+
+    def index_select(self, dim: int, rows: torch.Tensor) -> torch.Tensor:
+        return self[rows]
+
+    def to_device(self, rows: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """The rows decoded on ``device``: nvJPEG through torchvision on CUDA when available."""
+        if device.type == "cuda" and _gpu_jpeg_decoder() is not None:
+            encoded = [torch.frombuffer(bytearray(self._bytes(int(r))), dtype=torch.uint8) for r in rows]
+            mode = _gpu_jpeg_decoder().ImageReadMode.GRAY if self.shape[1] == 1 else _gpu_jpeg_decoder().ImageReadMode.RGB
+            return torch.stack(_gpu_jpeg_decoder().decode_jpeg(encoded, mode=mode, device=device))
+        return self[rows].pin_memory().to(device, non_blocking=True) if device.type == "cuda" else self[rows]
+
+    def to(self, device) -> torch.Tensor:
+        device = torch.device(device)
+        chunks = [self.to_device(torch.arange(start, min(start + 4096, len(self))), device)
+                  for start in range(0, len(self), 4096)]
+        return torch.cat(chunks)
+
+
+def _gpu_jpeg_decoder():
+    """torchvision.io when it imports (an optional extra), else None."""
+    try:
+        import torchvision.io
+    except Exception:  # torchvision absent, or built for another torch
+        return None
+    return torchvision.io
