@@ -236,7 +236,7 @@ def _predict(method: torch.nn.Module, config: RunConfig, data: Samples, device: 
     dev = resolve_device(device)
     method, channels_last, autocast = _inference_setup(method, config, data, dev)
     augment = build_augmenter(config.augment, data.is_image)
-    return predict_probabilities(method, augment, data.tensor.to(dev), config.train.eval_batch_size, autocast,
+    return predict_probabilities(method, augment, data.tensor, config.train.eval_batch_size, autocast,
                                  channels_last)
 
 
@@ -244,7 +244,7 @@ def _embed(method: torch.nn.Module, config: RunConfig, data: Samples, device: st
     """(N, D) embeddings under the same precision and memory format as the run's own evaluations."""
     dev = resolve_device(device)
     method, channels_last, autocast = _inference_setup(method, config, data, dev)
-    return embed_samples(method, build_augmenter(config.augment, data.is_image), data.tensor.to(dev),
+    return embed_samples(method, build_augmenter(config.augment, data.is_image), data.tensor,
                          config.train.eval_batch_size, autocast, channels_last)
 
 

@@ -91,7 +91,10 @@ class TrainConfig:
     it to its estimate of the report's time). ``precision``: auto (bf16 autocast on CUDA, and on CPUs with native bf16
     kernels; else fp32), fp32 or bf16. ``channels_last`` applies to images on every device.
     ``compile`` and ``compile_augment`` apply ``torch.compile`` on CUDA only. ``batch_size`` is the
-    global batch, split over torchrun processes."""
+    global batch, split over torchrun processes. ``data_placement``: ``auto`` keeps the samples resident
+    on the device when they fit in half its free memory (or in ``data_memory_limit_mb`` when above 0)
+    and streams them from host memory otherwise (``training/streaming.py``); ``resident`` and
+    ``streaming`` force a path."""
 
     epochs: int = ranged(1000, ge=1)
     budget_seconds: float = ranged(0.0, ge=0)
@@ -108,6 +111,8 @@ class TrainConfig:
     compile: bool = False
     compile_augment: bool = False
     sync_batchnorm: bool = False
+    data_placement: str = choice("auto", ("auto", "resident", "streaming"))
+    data_memory_limit_mb: float = ranged(0.0, ge=0)
     progress: bool = True
 
 

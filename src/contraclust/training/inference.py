@@ -17,10 +17,10 @@ def predict_probabilities(method: ClusteringMethod, augment, samples: torch.Tens
                           dist_ctx: DistContext = DistContext()) -> tuple[np.ndarray, np.ndarray]:
     was_training = method.training
     method.eval()
-    n = samples.shape[0]
+    n, device = samples.shape[0], _device_of(method)
     chunks = []
     for start in range(dist_ctx.rank * batch_size, n, batch_size * dist_ctx.world_size):
-        x = augment.eval_view(samples[start: start + batch_size])
+        x = augment.eval_view(samples[start: start + batch_size].to(device, non_blocking=True))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast():
@@ -38,12 +38,17 @@ def embed_samples(method: ClusteringMethod, augment, samples: torch.Tensor, batc
     """(N, D) embeddings (``method.embed``: the backbone's L2-normalised features) of un-augmented samples."""
     was_training = method.training
     method.eval()
-    chunks = []
+    chunks, device = [], _device_of(method)
     for start in range(0, samples.shape[0], batch_size):
-        x = augment.eval_view(samples[start: start + batch_size])
+        x = augment.eval_view(samples[start: start + batch_size].to(device, non_blocking=True))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast():
             chunks.append(method.embed(x).float().cpu())
     method.train(was_training)
     return torch.cat(chunks).numpy()
+
+
+def _device_of(method: ClusteringMethod) -> torch.device:
+    """Where the method's weights are (the samples may be in host memory when streamed)."""
+    return next(method.parameters()).device

@@ -41,6 +41,7 @@ from contraclust.training.distributed import (
     DistContext, barrier, broadcast_flag, broadcast_object, gather, init_distributed,
 )
 from contraclust.training.schedule import LearningRateSchedule
+from contraclust.training.streaming import choose_placement, make_source
 
 
 @dataclass
@@ -131,8 +132,8 @@ class Trainer:
         self.forward = torch.compile(self.model) if train.compile and on_cuda else self.model
         self.optimizer = _build_optimizer(config, self.method.parameters(), self.device)
         self.autocast_dtype = autocast_dtype(train.precision, self.device)
-        self.samples = data.tensor.to(self.device)
-        self.instance_samples = instance_data.tensor.to(self.device) if self.instance_steps else None
+        self.source, self.instance_source = self._place_data(data, instance_data if self.instance_steps else None)
+        self.samples = self.source.samples  # on the device when resident, in host memory when streamed
         self.augment = build_augmenter(config.augment, data.is_image, self.samples)
         self.augment_views = (torch.compile(self.augment.__call__) if train.compile_augment and on_cuda
                               else self.augment)
@@ -218,7 +219,7 @@ class Trainer:
             return None
         began = time.perf_counter()
         with torch.no_grad():
-            neighbours = nearest_neighbours(self.method.backbone.normalise(self.samples), k)
+            neighbours = nearest_neighbours(self.method.backbone.normalise(self.samples.to(self.device)), k)
         if self.dist.is_main:
             say(f"nearest-neighbour positives: {neighbours.shape[1]} per sample, found in "
                 f"{time.perf_counter() - began:.1f} s; the second view is a neighbour with p = "
@@ -264,16 +265,38 @@ class Trainer:
         return order
 
     def epoch_batches(self):
-        """(samples, global rows, instance_only) for each step of one epoch: the instance-only pass
-        over ``instance_data`` first (when given), then the data to cluster."""
+        """(this process's batch on the device, its rows, instance_only) for each step of one epoch: the
+        instance-only pass over ``instance_data`` first (when given), then the data to cluster. Every
+        process draws the same global order and takes its own slice of each batch."""
         batch = self.config.train.batch_size
-        if self.instance_samples is not None:
-            order = torch.randperm(len(self.instance_samples), generator=self.order_generator, device=self.device)
-            for i in range(self.instance_steps):
-                yield self.instance_samples, order[i * batch: (i + 1) * batch], True
-        order = self.epoch_indices()
-        for i in range(self.cluster_steps):
-            yield self.samples, order[i * batch: (i + 1) * batch], False
+        if self.instance_source is not None:
+            order = torch.randperm(len(self.instance_source.samples), generator=self.order_generator,
+                                   device=self.device)
+            rows = self._local_rows(order, self.instance_steps)
+            for samples, local in zip(self.instance_source.batches(rows), rows):
+                yield samples, local, True
+        rows = self._local_rows(self.epoch_indices(), self.cluster_steps)
+        for samples, local in zip(self.source.batches(rows), rows):
+            yield samples, local, False
+
+    def _local_rows(self, order: torch.Tensor, steps: int) -> list[torch.Tensor]:
+        batch, dist = self.config.train.batch_size, self.dist
+        if self.source.placement == "streaming":
+            order = order.cpu()  # one copy per epoch; the background thread gathers from host memory
+        return [order[i * batch: (i + 1) * batch].tensor_split(dist.world_size)[dist.rank] for i in range(steps)]
+
+    def _place_data(self, data: Samples, instance_data: Samples | None):
+        """The sources of the data (and the extra instance data): resident or streamed (``streaming``)."""
+        train = self.config.train
+        nbytes = data.tensor.nbytes + (instance_data.tensor.nbytes if instance_data is not None else 0)
+        placement, reason = choose_placement(nbytes, self.device, train.data_placement, train.data_memory_limit_mb)
+        if self.dist.is_main:
+            how = ("one index per batch" if placement == "resident" else
+                   "batches gathered by a background thread" + (", pinned and copied asynchronously"
+                                                                 if self.device.type == "cuda" else ""))
+            say(f"data: {placement} ({how}): {reason}")
+        return (make_source(data.tensor, self.device, placement),
+                make_source(instance_data.tensor, self.device, placement) if instance_data is not None else None)
 
     def fit(self, on_epoch_end: Callable[[dict[str, Any]], bool] | None = None) -> TrainResult:
         """Train to the planned step (``config.train.epochs``, or what fits ``train.budget_seconds``).
@@ -298,13 +321,12 @@ class Trainer:
             counts: dict[str, int] = {}
             done = shown = 0
             loop_began = time.perf_counter()
-            for i, (source, global_rows, instance_only) in enumerate(self.epoch_batches()):
+            for i, (samples, local_rows, instance_only) in enumerate(self.epoch_batches()):
                 if step >= self.schedule.total_steps:
                     break
-                local_rows = global_rows.tensor_split(self.dist.world_size)[self.dist.rank]
-                partner = (self.samples[self.partner.pick(local_rows, self.augment_generator)]
+                partner = (self.source.gather(self.partner.pick(local_rows.to(self.device), self.augment_generator))
                            if self.partner is not None else None)
-                parts = self.train_step(source[local_rows], step, partner, instance_only)
+                parts = self.train_step(samples, step, partner, instance_only)
                 for k, v in parts.items():
                     totals[k] = totals.get(k, 0) + v
                     counts[k] = counts.get(k, 0) + 1
@@ -418,7 +440,7 @@ class Trainer:
         for _ in range(2):
             sync()
             began = self.clock()
-            x = self.augment.eval_view(self.samples[:rows])
+            x = self.augment.eval_view(self.samples[:rows].to(self.device))
             if self.use_channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast():
