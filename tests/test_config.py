@@ -26,6 +26,14 @@ def test_cc_paper_presets_follow_the_spec():
     assert get_preset("c3-paper-cifar10").method_options.zeta == 0.6
 
 
+def test_the_imagenet_64_preset_balances_1000_clusters_within_a_gpu_day():
+    config = get_preset("clc-imagenet1k-64")
+    assert (config.method, config.n_clusters, config.augment.size, config.model.stem) == ("clc", 1000, 64, "cifar")
+    assert config.train.budget_seconds == 24 * 3600 and config.train.checkpoint_every == 1
+    queue, batch = config.method_options.sinkhorn_queue, config.train.batch_size
+    assert (queue + batch) / config.n_clusters >= 9  # rows per cluster in each Sinkhorn balancing
+
+
 def test_overrides_are_typed():
     config = build_config(overrides=["train.epochs=3", "augment.crop_scale=0.2,1.0", "method.tau_instance=0.2",
                                      "train.channels_last=false", "model.head_hidden=none"])
