@@ -15,56 +15,9 @@
 set -u
 DATA=${1:?usage: gpu_campaign.sh DATA OUT}
 OUT=${2:?usage: gpu_campaign.sh DATA OUT}
-TOTAL=${CAMPAIGN_SECONDS:-540}
-TOY=${CAMPAIGN_TOY:-0}
-WORK=${CAMPAIGN_TMP:-/tmp}
-HERE=$(cd "$(dirname "$0")" && pwd)
-START=$(date +%s)
-mkdir -p "$OUT"
-export CONTRACLUST_CACHE=${CONTRACLUST_CACHE:-$WORK/contraclust-cache}  # CIFAR-10 is decoded once, for all parts
-export PYTHONUNBUFFERED=1
+source "$(dirname "$0")/campaign_lib.sh"
 
-if [[ "$DATA" == *.tar.gz ]]; then
-    if [[ ! -d "$WORK/contraclust-data/cifar10" ]]; then
-        mkdir -p "$WORK/contraclust-data" && tar xzf "$DATA" -C "$WORK/contraclust-data" || { echo "cannot unpack $DATA" >&2; exit 1; }
-    fi
-    DATA="$WORK/contraclust-data/cifar10"
-fi
-[[ -d "$DATA" ]] || { echo "no CIFAR-10 folder at $DATA" >&2; exit 1; }
-
-left() { echo $(( TOTAL - ($(date +%s) - START) )); }
-
-# part NAME SECONDS COMMAND...: run COMMAND for at most SECONDS (or what is left), output into OUT/NAME.txt
-part() {
-    local name=$1 limit=$2
-    shift 2
-    local remaining
-    remaining=$(left)
-    (( limit > remaining - 5 )) && limit=$(( remaining - 5 ))
-    {
-        echo "## $name"
-        echo '```'
-        echo "\$ $*   # limit ${limit} s"
-    } >>"$OUT/summary.md"
-    if (( limit < 10 )); then
-        echo "skipped: no time left" | tee "$OUT/$name.txt" >>"$OUT/summary.md"
-    else
-        timeout -k 10 --signal=INT "$limit" "$@" 2>"$OUT/$name.log" | tee "$OUT/$name.txt" >>"$OUT/summary.md"
-        local code=${PIPESTATUS[0]}
-        (( code == 124 || code == 130 )) && echo "(stopped at its ${limit} s limit)" | tee -a "$OUT/$name.txt" >>"$OUT/summary.md"
-        (( code != 0 && code != 124 && code != 130 )) && { echo "(failed, exit $code; last lines of $name.log:)"; tail -n 5 "$OUT/$name.log"; } | tee -a "$OUT/$name.txt" >>"$OUT/summary.md"
-    fi
-    echo '```' >>"$OUT/summary.md"
-}
-
-{
-    echo "# GPU campaign, $(date -u +%Y-%m-%dT%H:%MZ)"
-    echo '```'
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi (CPU)"
-    python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cpus', __import__('os').cpu_count())"
-    echo "data $DATA, toy $TOY, total limit $TOTAL s"
-    echo '```'
-} >"$OUT/summary.md"
+write_header "GPU campaign"
 
 if [[ "$TOY" == 1 ]]; then
     TOY_MODEL=(--set model.width=8 --set model.head_hidden=32 --set model.feature_dim=16)

@@ -3,9 +3,12 @@
     python benchmarks/throughput.py --preset cc-paper-cifar10          # GPU: the paper's setting
     python benchmarks/throughput.py --preset cifar10-fast
     python benchmarks/throughput.py --preset cifar10-fast --synthetic 2048 --batch-size 32 --steps 3  # CPU toy
+    python benchmarks/throughput.py --preset cifar10-fast --data cifar10-32.ccpack   # a pack (contraclust pack)
 
 Both paths run the same model, optimiser and loss on the same batch size: the fast path indexes the
 device-resident uint8 data and makes both views with the batched on-device augmentation; the
+streaming path is the same run with the data left in host memory (for a ``.ccpack``, its memory map)
+and each batch gathered by a background thread into pinned memory and copied asynchronously; the
 reference path feeds views made per image by PIL/torchvision transforms in DataLoader workers (the
 official code's way) and copies each batch to the device. Prints images/s (two views count as one
 image), after warm-up, peak device memory, their ratio, and an MFU estimate on CUDA.
@@ -13,6 +16,7 @@ image), after warm-up, peak device memory, their ratio, and an MFU estimate on C
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import time
@@ -37,17 +41,19 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_fast_path(trainer: Trainer, steps: int, warmup: int) -> float:
-    rows = torch.arange(trainer.local_batch, device=trainer.device)
-    n = len(trainer.data)
-    for i in range(warmup + steps):
-        if i == warmup:
-            sync(trainer.device)
-            start = time.perf_counter()
-        batch_rows = (rows + i * trainer.local_batch) % n
-        trainer.train_step(trainer.samples[batch_rows], i)
-    sync(trainer.device)
-    return steps * trainer.local_batch / (time.perf_counter() - start)
+def time_training_path(trainer: Trainer, steps: int, warmup: int) -> float:
+    """Images/s of the trainer's own epoch loop (resident or streamed, as ``trainer.source`` is)."""
+    done = 0
+    while True:
+        for samples, _, _ in trainer.epoch_batches():
+            if done == warmup:
+                sync(trainer.device)
+                start = time.perf_counter()
+            trainer.train_step(samples, done)
+            done += 1
+            if done == warmup + steps:
+                sync(trainer.device)
+                return steps * trainer.local_batch / (time.perf_counter() - start)
 
 
 def time_reference_path(trainer: Trainer, images: torch.Tensor, steps: int, warmup: int, workers: int) -> float:
@@ -73,6 +79,20 @@ def time_reference_path(trainer: Trainer, images: torch.Tensor, steps: int, warm
     return steps * trainer.local_batch / (time.perf_counter() - start)
 
 
+def time_streaming_path(config, data, device: torch.device, steps: int, warmup: int) -> float:
+    """The same run with the samples left in host memory (a memory map for a .ccpack) and streamed."""
+    config = copy.deepcopy(config)
+    config.train.data_placement = "streaming"
+    trainer = Trainer(config, data, None, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    speed = time_training_path(trainer, steps, warmup)
+    memory = peak_device_memory_mb(device)
+    print(f"streaming path (host memory -> background gather -> pinned -> async copy -> on-device views): "
+          f"{speed:,.0f} images/s" + (f", peak device memory {memory:,.0f} MB" if memory else ""))
+    return speed
+
+
 def training_flops_per_image(trainer: Trainer) -> float:
     """3x the forward FLOPs of both views of one image (forward + backward), counted by torch."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -94,6 +114,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="reference DataLoader workers")
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--no-streaming", action="store_true", help="skip the streaming path")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--peak-tflops", type=float, default=H100_BF16_DENSE_TFLOPS,
                         help="device peak for the MFU estimate (default: H100 SXM dense bf16)")
@@ -115,10 +136,13 @@ def main() -> None:
           f"compile {config.train.compile and device.type == 'cuda'}, data {data.name} ({len(data)} images)")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    fast = time_fast_path(trainer, args.steps, args.warmup)
+    fast = time_training_path(trainer, args.steps, args.warmup)
     fast_memory = peak_device_memory_mb(device)
     print(f"fast path (resident uint8 + batched on-device views): {fast:,.0f} images/s"
           + (f", peak device memory {fast_memory:,.0f} MB" if fast_memory else ""))
+    if not args.no_streaming:
+        streaming = time_streaming_path(config, data, device, args.steps, args.warmup)
+        print(f"ratio streaming / resident: {streaming / fast:.2f}x")
     flops = training_flops_per_image(trainer)
     achieved = fast * flops / 1e12
     line = f"training FLOPs per image (2 views, fwd+bwd): {flops / 1e9:.2f} GFLOP -> {achieved:.2f} TFLOP/s"

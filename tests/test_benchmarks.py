@@ -59,3 +59,20 @@ def test_gpu_campaign_runs_every_part_at_toy_size_on_the_cpu(tmp_path):
         assert f"## {part}" in summary and (tmp_path / "out" / f"{part}.txt").stat().st_size > 0, part
     assert summary.count("ratio fast / reference") == 2 and "| wall s | epoch | NMI |" in summary
     assert "| paper: CC, last epoch | 1000 | 0.705 | 0.790 | 0.637 |" in summary and "failed" not in summary
+
+
+def test_streaming_campaign_packs_and_times_both_paths_at_toy_size_on_the_cpu(tmp_path):
+    data = ROOT.parent / "shared" / "datasets" / "cifar10"
+    if not data.is_dir():
+        import pytest
+
+        pytest.skip("../shared/datasets/cifar10 not present")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CAMPAIGN_TOY": "1", "CAMPAIGN_TMP": str(tmp_path)}
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "streaming_campaign.sh"), str(data),
+                           str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    for size in (64, 224):
+        assert f"packed 64 images (2 classes) at {size} px" in summary
+    assert summary.count("streaming path (host memory") == 2 and summary.count("ratio streaming / resident") == 2
+    assert "failed" not in summary
