@@ -1,12 +1,25 @@
-"""contraclust: contrastive deep clustering (CC, C3, DRC, CLC) on one small PyTorch core."""
-from contraclust.api import ContrastiveClustering
-from contraclust.config import RunConfig
-from contraclust.data import FeatureSet, ImageSet, load_data
-from contraclust.metrics import cluster_accuracy, evaluate_clustering
-from contraclust.presets import build_config, get_preset
+"""contraclust: contrastive deep clustering (CC, C3, DRC, CLC) on one small PyTorch core.
+
+The public names are imported on first use, so that the command line (``python -m contraclust``) starts
+without scikit-learn and the rest of the API behind them.
+"""
+from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = [
-    "ContrastiveClustering", "FeatureSet", "ImageSet", "RunConfig", "build_config", "cluster_accuracy",
-    "evaluate_clustering", "get_preset", "load_data",
-]
+_PUBLIC = {
+    "ContrastiveClustering": "contraclust.api", "RunConfig": "contraclust.config", "FeatureSet": "contraclust.data",
+    "ImageSet": "contraclust.data", "load_data": "contraclust.data", "cluster_accuracy": "contraclust.metrics",
+    "evaluate_clustering": "contraclust.metrics", "build_config": "contraclust.presets",
+    "get_preset": "contraclust.presets",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'contraclust' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

@@ -15,6 +15,7 @@ from contraclust.augment import build_augmenter
 from contraclust.config import RunConfig, config_from_dict
 from contraclust.data import FeatureSet, ImageSet, Samples, from_array, load_data
 from contraclust.errors import CheckpointError, ConfigError, DataError
+from contraclust.methods.prior import prior_overrides
 from contraclust.metrics import evaluate_clustering
 from contraclust.presets import build_config, get_preset
 from contraclust.recipes.auto import DataProfile, DeviceProfile, max_image_size
@@ -171,12 +172,6 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise NotFittedYet("this ContrastiveClustering instance is not fitted yet; call fit first")
-
-
-def prior_overrides(cluster_prior: str | None, prior_weight: float | None) -> list[str]:
-    """``cluster_prior`` and ``prior_weight`` as the ``method.*`` overrides they stand for."""
-    return ([f"method.cluster_prior={cluster_prior}"] if cluster_prior is not None else []) + (
-        [f"method.prior_weight={prior_weight}"] if prior_weight is not None else [])
 
 
 def _override_list(overrides: Any) -> list[str]:

@@ -80,7 +80,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contraclust.api import prior_overrides
+    from contraclust.methods.prior import prior_overrides
     from contraclust.console import say
     from contraclust.errors import ContraclustError
     from contraclust.presets import build_config, get_preset

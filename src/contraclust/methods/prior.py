@@ -42,3 +42,9 @@ class ClusterPrior(nn.Module):
             return
         mean = assignments.detach().float().reshape(-1, assignments.shape[-1]).mean(dim=0)
         self.estimate.mul_(self.momentum).add_((1 - self.momentum) * mean / mean.sum())
+
+
+def prior_overrides(cluster_prior: str | None, prior_weight: float | None) -> list[str]:
+    """``cluster_prior`` and ``prior_weight`` as the ``method.*`` overrides they stand for."""
+    return ([f"method.cluster_prior={cluster_prior}"] if cluster_prior is not None else []) + (
+        [f"method.prior_weight={prior_weight}"] if prior_weight is not None else [])
