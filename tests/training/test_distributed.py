@@ -140,13 +140,16 @@ def test_torchrun_two_processes_killed_then_resumed_with_one(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo on Linux")
-def test_torchrun_runs_the_default_cc_then_c3_stages(tmp_path):
-    """C3 leaves the cluster head frozen; DDP must accept that (it did not before the head was marked so)."""
+def test_torchrun_runs_the_default_cc_then_c3_stages_on_streamed_data(tmp_path):
+    """C3 leaves the cluster head frozen; DDP must accept that (it did not before the head was marked so).
+    The data is streamed (each rank gathers its own rows of every batch on its background thread)."""
     data = mnist_subset(tmp_path / "d.npz", 400)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     fit = ["fit", "--data", str(data), "--epochs", "3", "--batch-size", "64", "--device", "cpu", "--seed", "0",
-           "--out", str(tmp_path / "run"), "--no-progress"] + [a for t in TINY for a in ("--set", t)]
+           "--out", str(tmp_path / "run"), "--no-progress", "--set", "train.data_placement=streaming"]
+    fit += [a for t in TINY for a in ("--set", t)]
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "contraclust"] + fit, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "C3: CC stage" in done.stderr and (tmp_path / "run" / "metrics.json").exists()
+    assert "data: streaming (batches gathered by a background thread)" in done.stderr
