@@ -5,7 +5,7 @@
 
 The data: MNIST-5k (500 per class) with class i of a seeded random class order keeping
 round(500 * ratio ** (-i / 9)) images (drawn by a fixed seed), so the largest class has ``ratio`` times
-the images of the smallest (ratio 10: 2,044 images; ratio 100: 1,246). Each setting trains CC with the
+the images of the smallest (ratio 10: 2,044 images; ratio 100: 1,242). Each setting trains CC with the
 ``mnist5k-cpu`` network and views for ``--epochs`` epochs (batch 64) with ``--cluster-prior`` as given;
 the last columns are the median over seeds of the largest over the smallest predicted cluster (inf: a
 cluster left empty) and the wall time per run.
