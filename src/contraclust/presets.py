@@ -254,6 +254,10 @@ def build_config(method: str | None = None, preset: str | None = None, *, data: 
         config.n_clusters = n_clusters
     if budget is not None:
         config.train.budget_seconds = parse_duration(budget)
+        if config.recipe:
+            config.recipe["reasons"]["train.budget_seconds"] = (
+                f"{config.train.budget_seconds:.0f} s: as --budget asks; the epochs are planned from the measured "
+                f"speed (at most {config.train.epochs})")
     if epochs is not None:
         if epochs < 1:
             raise ConfigError(f"train.epochs must be at least 1, got {epochs}")
