@@ -129,20 +129,17 @@ def rgb_to_hsv(images: torch.Tensor) -> torch.Tensor:
 
 
 def hsv_to_rgb(images: torch.Tensor) -> torch.Tensor:
+    """HSV back to RGB in closed form: channel c = V - V S clamp(min(k, 4 - k), 0, 1) with
+    k = (n_c + 6 H) mod 6 and n = 5, 3, 1 for R, G, B (the six-sector table of torchvision, without
+    building all six candidates per pixel)."""
     hue, sat, val = images.unbind(1)
-    sector = torch.floor(hue * 6.0)
-    frac = hue * 6.0 - sector
-    sector = sector.long() % 6
-    p = val * (1 - sat)
-    q = val * (1 - sat * frac)
-    t = val * (1 - sat * (1 - frac))
-    choices = torch.stack([
-        torch.stack([val, q, p, p, t, val], dim=1),
-        torch.stack([t, val, val, q, p, p], dim=1),
-        torch.stack([p, p, t, val, val, q], dim=1),
-    ], dim=1)  # (N, 3, 6, H, W)
-    index = sector.unsqueeze(1).unsqueeze(2).expand(-1, 3, 1, -1, -1)
-    return choices.gather(2, index).squeeze(2)
+    chroma = val * sat
+    hue6 = hue * 6.0
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(hue6 + n, 6.0)
+        channels.append(val - chroma * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0))
+    return torch.stack(channels, dim=1)
 
 
 def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
