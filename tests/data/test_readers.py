@@ -160,3 +160,9 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
                          (np.zeros((2, 4, 4), bool), "real numbers")):
         with pytest.raises(DataError, match=message):
             from_array(bad)
+
+
+def test_an_empty_data_path_is_refused_rather_than_read_as_the_current_folder():
+    for spec in ("", "  "):
+        with pytest.raises(DataError, match="the data path is empty"):
+            load_data(spec)

@@ -351,6 +351,8 @@ def load_data(spec: str | Path | None = None, image_size: int | None = None, cha
     """
     if (label_column or id_column) and Path(str(spec or "mnist5k")).suffix not in TABLE_SUFFIXES:
         raise DataError(f"{spec or 'mnist5k'}: --label-column and --id-column apply to tables (.csv, .tsv, .parquet)")
+    if spec is not None and not str(spec).strip():
+        raise DataError("the data path is empty; give a folder, a file or one of: " + ", ".join(BUILTIN_DATASETS))
     if spec is None or str(spec) in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[str(spec or "mnist5k")]()
     path = Path(spec).expanduser()
