@@ -20,7 +20,7 @@ def test_default_job_smoke():
 
 
 def test_compare_methods_smoke():
-    out = run_script("compare_methods.py", "--seeds", "0", "--epochs", "2", "--c3-epochs", "1",
+    out = run_script("compare_methods.py", "--data", "digits", "--seeds", "0", "--epochs", "2", "--c3-epochs", "1",
                      "--set", "model.width=8", "--set", "train.batch_size=256")
     for name in ("CC", "C3", "DRC", "CLC", "k-means"):
         assert name in out
@@ -38,7 +38,7 @@ def test_cpu_step_smoke():
 
 
 def test_auto_folders_smoke(tmp_path):
-    out = run_script("auto_folders.py", "--sets", "digits", "npy", "--limit", "200", "--budget", "15s",
+    out = run_script("auto_folders.py", "--sets", "digits", "npy", "--limit", "200", "--budget", "8s",
                      "--workdir", str(tmp_path))
     assert "| digits | 200 | 1x28x28 | 10 |" in out and "| npy | 200 | 3x32x32 | 5 |" in out
 
