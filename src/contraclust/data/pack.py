@@ -17,6 +17,7 @@ first chunk not recorded and the result is byte-identical to an uninterrupted on
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -50,24 +51,15 @@ def _file_digest(files: list[Path]) -> str:
 def _decode_chunk(job: tuple[list[str], int, int, int]) -> tuple[np.ndarray | list[bytes], np.ndarray]:
     """For one chunk of files (in a worker process): the (n, C, S, S) uint8 images, or with a JPEG
     ``quality`` above 0 the resized images encoded as JPEG, and the files' larger sides before resizing."""
-    from PIL import Image, UnidentifiedImageError
-
-    from contraclust.data.readers import _eight_bit
+    from contraclust.data.readers import decode_image
 
     files, size, channels, quality = job
     mode = "L" if channels == 1 else "RGB"
     images = np.empty((len(files), size, size, channels), np.uint8)
     sides = np.empty(len(files), np.int32)
     for i, file in enumerate(files):
-        try:
-            with Image.open(file) as img:
-                sides[i] = max(img.size)
-                img = _eight_bit(img).convert(mode)
-                if img.size != (size, size):
-                    img = img.resize((size, size), Image.BILINEAR)
-                images[i] = np.asarray(img, dtype=np.uint8).reshape(size, size, channels)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise DataError(f"corrupt or unreadable image file {file}: {exc}") from None
+        image, sides[i] = decode_image(file, mode, size)
+        images[i] = image.reshape(size, size, channels)
     if quality:
         return [_encode_jpeg(image, quality) for image in images], sides
     return images.transpose(0, 3, 1, 2), sides
@@ -85,15 +77,9 @@ def _encode_jpeg(image: np.ndarray, quality: int) -> bytes:
 
 def _guess_channels(files: list[Path]) -> int:
     """1 when the first 64 files all look grey, else 3."""
-    from PIL import Image
+    from contraclust.data.readers import decode_image, looks_grey
 
-    from contraclust.data.readers import _eight_bit, looks_grey
-
-    for file in files[:64]:
-        with Image.open(file) as img:
-            if not looks_grey(np.asarray(_eight_bit(img).convert("RGB"))):
-                return 3
-    return 1
+    return 1 if all(looks_grey(decode_image(file, "RGB")[0]) for file in files[:64]) else 3
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -151,8 +137,8 @@ def pack_folder(source: str | Path, output: str | Path, size: int, channels: int
             for i in range(start, len(files), CHUNK)]
     bar = progress_bar(len(files) - start, progress, f"packing {source.name} at {size} px", unit="img")
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    with ProcessPoolExecutor(workers) if workers > 1 else _InProcess() as pool:
-        for chunk, chunk_sides in pool.map(_decode_chunk, jobs):
+    with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        for chunk, chunk_sides in (pool.map if pool else map)(_decode_chunk, jobs):
             end = start + len(chunk)
             writer.write(start, chunk)
             sides[start:end] = chunk_sides
@@ -202,20 +188,6 @@ class _JpegWriter:
     def close(self) -> None:
         self.blob.close()
         del self.offsets
-
-
-class _InProcess:
-    """``ProcessPoolExecutor``'s ``map`` in this process (one worker: no pool to start)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @staticmethod
-    def map(fn, jobs):
-        return map(fn, jobs)
 
 
 def _resume_meta(output: Path, digest: str, size: int, channels: int | None, image_format: str) -> dict:
@@ -323,10 +295,11 @@ class JpegImages:
 
     def to_device(self, rows: torch.Tensor, device: torch.device) -> torch.Tensor:
         """The rows decoded on ``device``: nvJPEG through torchvision on CUDA when available."""
-        if device.type == "cuda" and _gpu_jpeg_decoder() is not None:
+        decoder = _gpu_jpeg_decoder() if device.type == "cuda" else None
+        if decoder is not None:
             encoded = [torch.frombuffer(bytearray(self._bytes(int(r))), dtype=torch.uint8) for r in rows]
-            mode = _gpu_jpeg_decoder().ImageReadMode.GRAY if self.shape[1] == 1 else _gpu_jpeg_decoder().ImageReadMode.RGB
-            return torch.stack(_gpu_jpeg_decoder().decode_jpeg(encoded, mode=mode, device=device))
+            mode = decoder.ImageReadMode.GRAY if self.shape[1] == 1 else decoder.ImageReadMode.RGB
+            return torch.stack(decoder.decode_jpeg(encoded, mode=mode, device=device))
         return self[rows].pin_memory().to(device, non_blocking=True) if device.type == "cuda" else self[rows]
 
     def to(self, device) -> torch.Tensor:

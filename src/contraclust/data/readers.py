@@ -170,7 +170,7 @@ def decode_image_files(files: list[Path], labels: list[int], classes: list[str],
                        progress: bool = True, max_size: int | None = None) -> ImageSet:
     """Decode ``files`` (with their class indices into ``classes``; empty ``classes``: unlabelled) into
     one ImageSet named after ``root``, as :func:`read_image_folder` describes; cached by file list."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     cache_file = _cache_path(root, files, f"{size}/{max_size}", channels or "auto", cache_dir)
     cached = _read_cache(cache_file)
@@ -182,20 +182,11 @@ def decode_image_files(files: list[Path], labels: list[int], classes: list[str],
     mode = "L" if channels == 1 else "RGB"
     decoded, sides = [], []
     all_grey = channels is None
-    iterator = progress_iter(files, f"decoding {root.name}", progress)
-    for file in iterator:
-        try:
-            with Image.open(file) as img:
-                sides.append(max(img.size))
-                img = _eight_bit(img).convert(mode)
-                too_large = max_size is not None and max(img.size) > max_size
-                target = size or (max_size if too_large else None)
-                if target is not None and img.size != (target, target):
-                    img = img.resize((target, target), Image.BILINEAR)
-                decoded.append(np.asarray(img, dtype=np.uint8))
-                all_grey = all_grey and looks_grey(decoded[-1])
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise DataError(f"corrupt or unreadable image file {file}: {exc}") from None
+    for file in progress_iter(files, f"decoding {root.name}", progress):
+        image, side = decode_image(file, mode, size, max_size)
+        decoded.append(image)
+        sides.append(side)
+        all_grey = all_grey and looks_grey(image)
     if len({arr.shape for arr in decoded}) > 1:
         side = max_size or decoded[0].shape[1]
         decoded = [arr if arr.shape[:2] == (side, side)
@@ -211,6 +202,24 @@ def decode_image_files(files: list[Path], labels: list[int], classes: list[str],
         _atomic_savez(cache_file, images=images, labels=label_array, native_size=np.array(native))
     return ImageSet(torch.from_numpy(images), label_array if classes else None, root.name, classes, native,
                     [str(f) for f in files])
+
+
+def decode_image(file: str | Path, mode: str, size: int | None = None,
+                 max_size: int | None = None) -> tuple[np.ndarray, int]:
+    """One image file as a uint8 (H, W[, 3]) array in ``mode`` (``L`` or ``RGB``), resized to ``size`` x
+    ``size`` (or, larger than ``max_size``, shrunk to it), and its larger side before resizing."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as img:
+            side = max(img.size)
+            img = _eight_bit(img).convert(mode)
+            target = size or (max_size if max_size is not None and side > max_size else None)
+            if target is not None and img.size != (target, target):
+                img = img.resize((target, target), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8), side
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"corrupt or unreadable image file {file}: {exc}") from None
 
 
 def _eight_bit(img):
