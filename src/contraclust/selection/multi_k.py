@@ -60,8 +60,8 @@ class InstanceContrast(ClusteringMethod):
 
 @dataclass
 class FeatureBank:
-    """The frozen backbone's L2-normalised features: ``clean`` (N, D) of the un-augmented samples and
-    ``views`` (V, N, D) of V augmented views (V even, at least 2)."""
+    """The frozen backbone's L2-normalised features, on the training device: ``clean`` (N, D) of the
+    un-augmented samples and ``views`` (V, N, D) of V augmented views (V even, at least 2)."""
 
     clean: torch.Tensor
     views: torch.Tensor
@@ -77,19 +77,19 @@ def build_feature_bank(trainer, n_views: int, progress: bool = True) -> FeatureB
     dim = backbone.out_dim
     fit = max(2, BANK_BYTES // max(1, 4 * n * dim) // 2 * 2)
     n_views = max(2, min(n_views, fit) // 2 * 2)
-    clean = torch.empty(n, dim)
-    views = torch.empty(n_views, n, dim)
+    clean = torch.empty(n, dim, device=trainer.device)
+    views = torch.empty(n_views, n, dim, device=trainer.device)
     for start in progress_iter(range(0, n, batch), f"suggest-k: embedding {n_views} views", progress):
         rows = trainer.samples[start: start + batch].to(trainer.device)
         x = trainer.augment.eval_view(rows)
         if trainer.use_channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with trainer.autocast():
-            clean[start: start + len(rows)] = F.normalize(backbone(x).float(), dim=1).cpu()
+            clean[start: start + len(rows)] = F.normalize(backbone(x).float(), dim=1)
             for v in range(0, n_views, 2):
                 view_a, view_b = trainer.make_views(rows)
-                views[v, start: start + len(rows)] = F.normalize(backbone(view_a).float(), dim=1).cpu()
-                views[v + 1, start: start + len(rows)] = F.normalize(backbone(view_b).float(), dim=1).cpu()
+                views[v, start: start + len(rows)] = F.normalize(backbone(view_a).float(), dim=1)
+                views[v + 1, start: start + len(rows)] = F.normalize(backbone(view_b).float(), dim=1)
     backbone.train()
     return FeatureBank(clean, views)
 
@@ -117,22 +117,23 @@ class MultiKHeads(nn.Module):
 
 
 def train_heads(heads: MultiKHeads, bank: FeatureBank, options: CCOptions, batch_size: int, max_epochs: int,
-                deadline: float | None, seed: int, device, progress: bool = True) -> int:
+                deadline: float | None, seed: int, progress: bool = True) -> int:
     """Train ``heads`` on a random pair of the bank's views per sample (Adam, lr 1e-3) for ``max_epochs`` or until
     ``deadline`` (``time.monotonic()``), at least one epoch; the epochs run."""
-    heads.to(device).train()
+    heads.to(bank.views.device).train()
     optimizer = torch.optim.Adam(heads.parameters(), lr=1e-3)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=bank.views.device).manual_seed(seed)
     n_views, n, _ = bank.views.shape
     batch_size = min(batch_size, n)
     epochs = 0
     for epochs in progress_iter(range(1, max_epochs + 1), "suggest-k: training the heads", progress):
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator, device=generator.device)
         for start in range(0, n - batch_size + 1, batch_size):
             rows = order[start: start + batch_size]
-            first = torch.randint(n_views, (len(rows),), generator=generator)
-            second = (first + torch.randint(1, n_views, (len(rows),), generator=generator)) % n_views
-            h_a, h_b = bank.views[first, rows].to(device), bank.views[second, rows].to(device)
+            first = torch.randint(n_views, (len(rows),), generator=generator, device=generator.device)
+            second = (first + torch.randint(1, n_views, (len(rows),), generator=generator,
+                                            device=generator.device)) % n_views
+            h_a, h_b = bank.views[first, rows], bank.views[second, rows]
             loss = heads.loss(h_a, h_b, options)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -97,7 +97,7 @@ def suggest_k(data: Samples, ks: list[int], config: RunConfig, device, replicas:
 
     if replicas < 2:
         raise ConfigError("suggest-k needs at least 2 heads per K (their agreement is the stability signal)")
-    began = time.monotonic() if started_at is None else started_at
+    began = time.monotonic() if started_at is None else started_at  # both training stages count from here
     config = copy.deepcopy(config)
     config.method, config.n_clusters = "cc", max(ks)
     options = config.method_options
@@ -108,21 +108,21 @@ def suggest_k(data: Samples, ks: list[int], config: RunConfig, device, replicas:
     method = InstanceContrast(build_backbone(config.model, data.sample_shape), config.method_options, config.model)
     say(f"suggest-k: a backbone trained by instance contrast, then C3's cross-instance contrast, then {replicas} "
         f"cluster heads for each K in {ks[0]}..{ks[-1]} ({len(ks)} values) on its frozen features")
-    result = Trainer(config, data, None, device, started_at=started_at, method=method).fit()
+    result = Trainer(config, data, None, device, started_at=began, method=method).fit()
     method.zeta = C3Options().zeta
     c3_config = copy.deepcopy(config)
     c3_stage(c3_config)
     c3_config.train.after_seconds = HEAD_SHARE * budget
     if not budget:
         c3_config.train.epochs = max(1, config.train.epochs // 5)
-    trainer = Trainer(c3_config, data, None, device, started_at=started_at, method=method)
+    trainer = Trainer(c3_config, data, None, device, started_at=began, method=method)
     c3_result = trainer.fit()
     bank = build_feature_bank(trainer, BANK_VIEWS, progress)
     heads = MultiKHeads(bank.clean.shape[1], ks, replicas, config.model.head_hidden)
     deadline = began + budget - MEASURE_SECONDS if budget else None
     epochs = train_heads(heads, bank, config.method_options, max(config.train.batch_size, 256), head_epochs,
-                         deadline, config.train.seed, trainer.device, progress)
-    signals = measure_signals(heads, bank, data.labels, trainer.device)
+                         deadline, config.train.seed, progress)
+    signals = measure_signals(heads, bank, data.labels)
     scores = {k: signals[k]["stability"] * signals[k]["view_agreement"] * max(signals[k]["silhouette"], 0.0)
               for k in ks}
     ranking = sorted(ks, key=lambda k: -scores[k])
@@ -139,7 +139,7 @@ def suggest_k(data: Samples, ks: list[int], config: RunConfig, device, replicas:
 
 
 @torch.no_grad()
-def measure_signals(heads: MultiKHeads, bank: FeatureBank, labels: np.ndarray | None, device) -> dict[int, dict]:
+def measure_signals(heads: MultiKHeads, bank: FeatureBank, labels: np.ndarray | None) -> dict[int, dict]:
     """The signals of every K (module docstring) from the trained ``heads`` on the ``bank``'s features."""
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
@@ -148,12 +148,12 @@ def measure_signals(heads: MultiKHeads, bank: FeatureBank, labels: np.ndarray | 
     agreements = torch.zeros(len(heads.ks))
     for start in range(0, n, 1024):
         rows = slice(start, start + 1024)
-        clean = heads(bank.clean[rows].to(device))
-        view_a, view_b = heads(bank.views[0, rows].to(device)), heads(bank.views[1, rows].to(device))
+        clean = heads(bank.clean[rows])
+        view_a, view_b = heads(bank.views[0, rows]), heads(bank.views[1, rows])
         for i in range(len(heads.ks)):
             probabilities[i].append(clean[i].float().cpu())
             agreements[i] += (view_a[i].argmax(-1) == view_b[i].argmax(-1)).float().sum().cpu()
-    embedding = bank.clean.numpy()
+    embedding = bank.clean.cpu().numpy()
     sample = np.random.default_rng(0).choice(n, min(n, SILHOUETTE_SAMPLE), replace=False)
     out: dict[int, dict] = {}
     for i, k in enumerate(heads.ks):
