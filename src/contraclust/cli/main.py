@@ -1,4 +1,5 @@
-"""The ``contraclust`` command line: fit, evaluate, predict, report, pack, reproduce, suggest-k, views, and listings of methods and presets.
+"""The ``contraclust`` command line: fit, evaluate, predict, report, pack, reproduce, suggest-k, views,
+and listings of methods and presets.
 
 Each command lives in its own module of this package; this one builds the parser and runs a command.
 Exit codes: 0 success, 1 a run or data error (one line on stderr, no traceback), 2 bad usage,
@@ -30,8 +31,9 @@ EPILOG = """examples:
   contraclust fit --data emb.npz -k 10 --method clc  # cluster vectors (also .csv/.tsv/.parquet tables)
 """
 
-COMMANDS = {"embed": embed.run, "fit": fit.run, "evaluate": predict.run_evaluate, "predict": predict.run_predict, "report": report.run,
-            "pack": pack.run, "reproduce": reproduce.run, "suggest-k": suggest_k.run, "views": views.run,
+COMMANDS = {"embed": embed.run, "fit": fit.run, "evaluate": predict.run_evaluate, "predict": predict.run_predict,
+            "report": report.run, "pack": pack.run, "reproduce": reproduce.run, "suggest-k": suggest_k.run,
+            "views": views.run,
             "methods": listing.run_methods, "presets": listing.run_presets}
 
 

@@ -219,7 +219,8 @@ def plot_signals(result: SuggestKResult, path: Path) -> Path:
     if result.labelled:
         panels.append(("with labels: NMI / ACC", [result.signals[k]["nmi"] for k in ks]))
     cols = 4
-    fig, axes = plt.subplots((len(panels) + cols - 1) // cols, cols, figsize=(3.4 * cols, 2.6 * ((len(panels) + 3) // 4)))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows))
     for ax, (name, values) in zip(axes.flat, panels):
         ax.plot(ks, values, marker="o", markersize=3)
         if name.startswith("with labels"):

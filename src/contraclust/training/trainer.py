@@ -3,8 +3,10 @@
 Per step: index a batch of the device-resident data set, make both views with the batched
 augmentation, run the method under autocast, gather its outputs over processes, sum its losses in
 fp32, step. With ``instance_data`` (STL-10's unlabelled images) each epoch first passes over those
-with the method's instance loss alone, then over the data to cluster (CC's two-pass schedule). No DataLoader, no per-sample Python, no host syncs inside the step: the loss is read
-back (and checked for NaN) only every ``log_every`` steps.
+with the method's instance loss alone, then over the data to cluster (CC's two-pass schedule). A set
+too large for the device is streamed from host memory instead (``streaming.py``). No DataLoader, no
+per-sample Python, no host syncs inside the step: the loss is read back (and checked for NaN) only
+every ``log_every`` steps.
 """
 from __future__ import annotations
 
@@ -268,7 +270,6 @@ class Trainer:
         """(this process's batch on the device, its rows, instance_only) for each step of one epoch: the
         instance-only pass over ``instance_data`` first (when given), then the data to cluster. Every
         process draws the same global order and takes its own slice of each batch."""
-        batch = self.config.train.batch_size
         if self.instance_source is not None:
             order = torch.randperm(len(self.instance_source.samples), generator=self.order_generator,
                                    device=self.device)
@@ -466,7 +467,8 @@ def write_run_outputs(out_dir: Path, result: TrainResult, labels: np.ndarray | N
     metrics.json (which records the uncertainty threshold and how many samples fell below it)."""
     uncertain = write_assignments(out_dir / "assignments.csv", result.labels, result.probabilities, labels, paths,
                                   ids, uncertain_below)
-    summary = {**result.metrics, "uncertain_below": uncertain_below, "n_uncertain": uncertain, "epochs": result.epochs, "wall_seconds": round(result.wall_seconds, 3),
+    summary = {**result.metrics, "uncertain_below": uncertain_below, "n_uncertain": uncertain,
+               "epochs": result.epochs, "wall_seconds": round(result.wall_seconds, 3),
                "n_samples": int(len(result.labels)), "n_clusters": int(result.probabilities.shape[1]),
                "cluster_sizes": np.bincount(result.labels, minlength=result.probabilities.shape[1]).tolist(),
                "peak_host_memory_mb": round(peak_host_memory_mb(), 1),
