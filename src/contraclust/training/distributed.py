@@ -38,13 +38,43 @@ def init_distributed(device: torch.device) -> DistContext:
     return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+# torch 2.13 renamed the single-tensor collectives (the old names warn); older torch has only the old names.
+_ALL_GATHER_SINGLE = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+_REDUCE_SCATTER_SINGLE = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
+
+
+class _GatherRows(torch.autograd.Function):
+    """All ranks' rows in rank order; the backward hands each rank the sum over ranks of the gradient
+    of its own rows. Written here rather than taken from ``torch.distributed.nn.functional.all_gather``,
+    whose gloo backward returned wrong gradients for non-contiguous (e.g. transposed or expanded)
+    incoming gradients in torch 2.13: CC's cluster contrast transposes the gathered assignments, and
+    a two-process CC run collapsed to one cluster."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        world = dist.get_world_size()
+        ctx.rank, ctx.rows = dist.get_rank(), tensor.shape[0]
+        out = tensor.new_empty((world * tensor.shape[0], *tensor.shape[1:]))
+        _ALL_GATHER_SINGLE(out, tensor.contiguous())
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        if dist.get_backend() == "nccl":
+            mine = grad.new_empty((ctx.rows, *grad.shape[1:]))
+            _REDUCE_SCATTER_SINGLE(mine, grad.contiguous())
+            return mine
+        total = grad.clone(memory_format=torch.contiguous_format)  # never reduce into autograd's own buffer
+        dist.all_reduce(total)
+        return total[ctx.rank * ctx.rows: (ctx.rank + 1) * ctx.rows]
+
+
 def gather(tensor: torch.Tensor) -> torch.Tensor:
-    """All ranks' rows concatenated in rank order, differentiable (identity in a single process)."""
+    """All ranks' rows concatenated in rank order, differentiable (identity in a single process). Every
+    rank must give the same number of rows (the trainer's batches split evenly: drop_last)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return tensor
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(tensor.contiguous()), dim=0)
+    return _GatherRows.apply(tensor)
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
@@ -63,6 +93,15 @@ def gather_objects(obj):
     out = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm's running statistics) on every rank, in place (nothing in a single
+    process)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src=0)
 
 
 def barrier() -> None:
