@@ -45,11 +45,11 @@ def time_training_path(trainer: Trainer, steps: int, warmup: int) -> float:
     """Images/s of the trainer's own epoch loop (resident or streamed, as ``trainer.source`` is)."""
     done = 0
     while True:
-        for samples, _, _ in trainer.epoch_batches():
+        for batch in trainer.epoch_batches():
             if done == warmup:
                 sync(trainer.device)
                 start = time.perf_counter()
-            trainer.train_step(samples, done)
+            trainer.train_step(batch.samples, done, batch.partner)
             done += 1
             if done == warmup + steps:
                 sync(trainer.device)
@@ -140,6 +140,10 @@ def main() -> None:
     fast_memory = peak_device_memory_mb(device)
     print(f"fast path (resident uint8 + batched on-device views): {fast:,.0f} images/s"
           + (f", peak device memory {fast_memory:,.0f} MB" if fast_memory else ""))
+    if not args.no_reference:  # the headline: the ratio comes before anything optional
+        reference = time_reference_path(trainer, data.images, args.steps, args.warmup, args.workers)
+        print(f"reference path (per-image PIL transforms, {args.workers} DataLoader workers): {reference:,.0f} images/s")
+        print(f"ratio fast / reference: {fast / reference:.2f}x")
     if not args.no_streaming:
         streaming = time_streaming_path(config, data, device, args.steps, args.warmup)
         print(f"ratio streaming / resident: {streaming / fast:.2f}x")
@@ -149,10 +153,6 @@ def main() -> None:
     if device.type == "cuda":
         line += f", MFU {100 * achieved / args.peak_tflops:.1f}% of {args.peak_tflops:g} TFLOP/s"
     print(line)
-    if not args.no_reference:
-        reference = time_reference_path(trainer, data.images, args.steps, args.warmup, args.workers)
-        print(f"reference path (per-image PIL transforms, {args.workers} DataLoader workers): {reference:,.0f} images/s")
-        print(f"ratio fast / reference: {fast / reference:.2f}x")
 
 
 if __name__ == "__main__":

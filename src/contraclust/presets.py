@@ -161,21 +161,26 @@ def clc_imagenet1k() -> RunConfig:
 
 def clc_imagenet1k_64() -> RunConfig:
     """CLC on ImageNet-1k at 64 px within one GPU day (our recipe; the paper's settings are UNVERIFIED):
-    pack the train folder once (``contraclust pack --size 64``: 1.28M images, 15.7 GB, resident on an
-    80 GB+ GPU, streamed on a smaller one). ResNet-50 with the 3x3 stride-1 stem (64 px keeps a 64x64
-    map into layer1, about 5.3 GFLOPs per view), batch 1024 with a Sinkhorn queue of 8192 logits, so
-    each of the 1000 clusters sees about 9 rows per balancing (SwAV balances 3000 prototypes over
-    3840 + 256); AdamW 2e-3 (1e-3 at 256, scaled by the square root of the batch), 10 warm-up epochs,
+    pack the train folder once (``contraclust pack --size 64``: 1.28M images, 14.6 GiB, resident on an
+    80 GB GPU, streamed on a smaller one). ResNet-50 with the 3x3 stride-1 stem (64 px keeps a 64x64
+    map into layer1, about 5.3 GFLOPs per view). Batch 256 per GPU, sized from a measured figure:
+    autograd keeps 113 MB per image for its two views in bf16 (``benchmarks/activation_memory.py``), so
+    256 images need about 43 GB with backward's margin, beside the resident data, on an 80 GB GPU, where
+    at most 367 fit (1024 would need 170 GB). Under torchrun on N GPUs give ``--batch-size 256N``: the
+    same per-GPU batch, the loss over the global one. A Sinkhorn queue of 8960 logits (35 batches), so
+    that each of the 1000 clusters sees about 9 rows per balancing (SwAV balances 3000 prototypes over
+    3840 + 256);
+    AdamW 1e-3 (at 256; scale it by the square root of a larger global batch), 10 warm-up epochs,
     cosine; SimCLR's strong views at 64 px. The time budget of 24 h sizes the schedule (at most 400
     epochs); a checkpoint every epoch, an evaluation every 10."""
     return RunConfig(
         method="clc", n_clusters=1000, preset="clc-imagenet1k-64",
         augment=AugmentConfig(size=64, crop_scale=(0.2, 1.0), jitter_strength=1.0, blur_p=0.5),
         model=ModelConfig(backbone="resnet50", stem="cifar", head_hidden=2048),
-        optim=OptimConfig(name="adamw", lr=2e-3, weight_decay=1e-4, schedule="cosine", warmup_epochs=10),
-        train=TrainConfig(epochs=400, budget_seconds=24 * 3600, batch_size=1024, checkpoint_every=1,
+        optim=OptimConfig(name="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine", warmup_epochs=10),
+        train=TrainConfig(epochs=400, budget_seconds=24 * 3600, batch_size=256, checkpoint_every=1,
                           eval_every=10, eval_batch_size=4000, compile=True),
-        method_options={"sinkhorn_queue": 8192},
+        method_options={"sinkhorn_queue": 8960},
     )
 
 
@@ -198,8 +203,8 @@ PRESETS: dict[str, tuple[Callable[[], RunConfig], str]] = {
     "cifar10-fast": (cifar10_fast, "our fast CIFAR-10 recipe: CIFAR-stem ResNet-18, 32 px, batch 512, cosine"),
     "mnist5k-cpu-c3": (mnist5k_cpu_c3, "C3 fine-tuning stage on MNIST-5k after mnist5k-cpu"),
     "clc-imagenet1k": (clc_imagenet1k, "CLC with K=1000, ResNet-50, Sinkhorn queue (settings unverified)"),
-    "clc-imagenet1k-64": (clc_imagenet1k_64, "CLC with K=1000 on ImageNet-1k packed at 64 px: ResNet-50, batch 1024, "
-                                             "Sinkhorn queue 8192, one GPU day"),
+    "clc-imagenet1k-64": (clc_imagenet1k_64, "CLC with K=1000 on ImageNet-1k packed at 64 px: ResNet-50, batch 256 "
+                                             "per GPU, Sinkhorn queue 8960, one GPU day"),
 }
 
 # The preset a method uses on a data set's default, where that method has one of its own.

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from contraclust.data.benchmarks import (
@@ -147,3 +148,8 @@ def test_shared_cifar10_gives_the_papers_60000_images(tmp_path):
     assert np.bincount(data.labels).tolist() == [6000] * 10
     assert data.class_names[0] == "airplane" and data.class_names[-1] == "truck"
     assert os.environ["CONTRACLUST_CACHE"] in str(next((tmp_path / "cache").glob("*.npz")))  # decoded once, cached
+    # the folder read as any other folder (what fit and the benchmarks' load_data do) is that same cache entry
+    from contraclust.data import load_data
+
+    again = load_data(SHARED_CIFAR10, progress=False)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1 and torch.equal(again.images, data.images)

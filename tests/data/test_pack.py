@@ -95,3 +95,42 @@ def test_a_jpeg_pack_decodes_close_to_the_raw_pack_and_resumes_byte_identically(
     assert (whole / "jpeg.bin").stat().st_size < (tmp_path / "raw.ccpack" / "images.npy").stat().st_size
     with pytest.raises(DataError, match="another --size/--channels/--format"):
         pack_folder(folder, whole, size=16, workers=1, progress=False)
+
+
+def test_the_gpu_jpeg_decoder_is_used_only_when_a_probe_decodes_right(monkeypatch):
+    """torchvision's nvJPEG path is taken only when a probe image decodes on the device to Pillow's pixels:
+    a missing torchvision, a decoder that raises (a build for another CUDA, no nvJPEG) or one that decodes
+    wrongly all leave the decoding to Pillow."""
+    import sys
+    import types
+
+    from contraclust.data import pack
+
+    def fake_torchvision(decode):
+        io = types.SimpleNamespace(decode_jpeg=decode, ImageReadMode=types.SimpleNamespace(RGB="rgb", GRAY="gray"))
+        return {"torchvision": types.SimpleNamespace(io=io), "torchvision.io": io}
+
+    def pillow_decode(encoded, mode, device):
+        import io as stdio
+
+        from PIL import Image
+
+        images = [np.array(Image.open(stdio.BytesIO(bytes(e.numpy()))).convert("RGB")) for e in encoded]
+        return [torch.from_numpy(i).permute(2, 0, 1).contiguous() for i in images]
+
+    def raises(encoded, mode, device):
+        raise RuntimeError("nvjpeg: not supported on this device")
+
+    def wrong(encoded, mode, device):
+        return [torch.zeros(3, 16, 16, dtype=torch.uint8) for _ in encoded]
+
+    device = torch.device("cpu")
+    for decode, works in ((pillow_decode, True), (raises, False), (wrong, False)):
+        with monkeypatch.context() as patched:
+            for name, module in fake_torchvision(decode).items():
+                patched.setitem(sys.modules, name, module)
+            assert (pack._probe_gpu_decoder(device) is not None) == works, decode.__name__
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "torchvision", None)  # not installed
+        patched.setitem(sys.modules, "torchvision.io", None)
+        assert pack._probe_gpu_decoder(device) is None

@@ -89,3 +89,20 @@ def test_split_loss_hand_computed():
     eye = torch.eye(2)
     loss = split_contrastive_loss(eye, eye, eye.clone(), eye.clone(), temperature=1.0)
     assert abs(loss.item() + math.log(math.exp(2) / (math.exp(2) + 2))) < 1e-6
+
+
+def test_a_queue_still_filling_counts_only_its_filled_rows_and_reads_nothing_back():
+    """CLC hands Sinkhorn its whole queue and the count of filled rows as a tensor (no host sync in the
+    step): the result and its gradient equal those with the filled rows sliced off, and rows of zeros
+    (or garbage) beyond the count take no mass."""
+    logits = torch.randn(12, 6, requires_grad=True)
+    queue = torch.randn(20, 6)
+    for filled in (0, 7, 20):
+        garbage = queue.clone()
+        garbage[filled:] = 1e3
+        masked = sinkhorn(logits, 0.5, 3, garbage, extra_rows=torch.tensor(filled))
+        sliced = sinkhorn(logits, 0.5, 3, queue[:filled])
+        assert torch.allclose(masked, sliced, atol=1e-5), filled
+        grad_masked, = torch.autograd.grad(masked[:, 0].sum(), logits)
+        grad_sliced, = torch.autograd.grad(sliced[:, 0].sum(), logits)
+        assert torch.isfinite(grad_masked).all() and torch.allclose(grad_masked, grad_sliced, atol=1e-5), filled

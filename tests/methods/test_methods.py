@@ -141,3 +141,22 @@ def test_clc_scales_to_a_thousand_clusters():
         assert torch.isfinite(loss)
     loss.backward()
     assert method.cluster_head.prototypes.grad.shape == (1000, 16)
+
+
+def test_clc_prototype_logits_are_fp32_under_bf16_autocast():
+    """The cosines are divided by epsilon (0.05) before Sinkhorn and the softmax: in bf16 (3 significant
+    digits) that is an error of about 0.1 in a logit, so they are computed in fp32 whatever the autocast."""
+    from contraclust.methods.clc import PrototypeLogits
+
+    torch.manual_seed(0)
+    head = PrototypeLogits(32, 64, 16, 10)
+    h = torch.randn(8, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = head(h)
+        projected = head.projection(h)  # the projection itself may run in bf16
+    assert logits.dtype == torch.float32
+    prototypes = torch.nn.functional.normalize(head.prototypes, dim=1)
+    fp32_product = torch.nn.functional.normalize(projected.float(), dim=1) @ prototypes.T
+    bf16_product = (torch.nn.functional.normalize(projected.float(), dim=1).bfloat16() @ prototypes.T.bfloat16()).float()
+    assert torch.allclose(logits, fp32_product, atol=1e-6)
+    assert (bf16_product - fp32_product).abs().max() / 0.05 > 0.01  # what bf16 would have cost at 1/epsilon

@@ -169,12 +169,14 @@ def budget_config(budget, **kw):
 
 
 class TimedTrainer(Trainer):
-    """Each training step takes ``step_seconds`` of fake time; everything else takes none."""
+    """Each training step takes ``step_seconds`` of fake time (the first one ``first_step_seconds`` more);
+    everything else takes none."""
 
     step_seconds = 0.25
+    first_step_seconds = 0.0
 
     def train_step(self, batch, step, partner=None, instance_only=False):
-        self.clock.advance(self.step_seconds)
+        self.clock.advance(self.step_seconds + (self.first_step_seconds if step == self.start_step else 0.0))
         return super().train_step(batch, step, partner, instance_only)
 
 
@@ -218,3 +220,32 @@ def test_resume_keeps_the_plan_of_the_run_it_resumes(tmp_path):
     if straight.budget_plan.to_dict() == plan:  # same plan: the resumed run equals the uninterrupted one
         for key, value in straight.method.state_dict().items():
             assert torch.equal(value, second.method.state_dict()[key]), key
+
+
+def test_a_compiling_first_step_is_counted_in_the_time_left_not_in_the_step_speed(tmp_path):
+    """torch.compile compiles in the first step: C3's stage compiles its own model again inside its share."""
+    clock = FakeClock()
+    trainer = TimedTrainer(budget_config("40s"), small_data(), tmp_path / "run", "cpu", clock=clock)
+    trainer.first_step_seconds = 12.0
+    result = trainer.fit()
+    plan = trainer.budget_plan
+    assert plan.steps_per_second == pytest.approx(4.0)  # the warm-up steps, compilation among them, are not timed
+    assert plan.planned_at_seconds >= 12.0 and clock.now - trainer.started_at <= 40.0
+    assert result.wall_seconds <= 40.0
+
+
+def test_the_evaluation_time_includes_the_methods_read_out(tmp_path):
+    """CLC reads out with Sinkhorn-Knopp over the whole set: the planner's evaluation time must count it."""
+    clock = FakeClock()
+    trainer = TimedTrainer(build_config("clc", "mnist5k-cpu", n_clusters=10, budget="40s", batch_size=64, seed=0,
+                                        overrides=TINY + ["train.progress=false"]), small_data(), None, "cpu",
+                           clock=clock)
+    readout = trainer.method.readout
+
+    def slow_readout(probabilities):
+        clock.advance(0.5)
+        return readout(probabilities)
+
+    trainer.method.readout = slow_readout
+    batches = -(-len(trainer.data) // trainer.config.train.eval_batch_size)
+    assert trainer._time_evaluation() >= 0.5 * batches

@@ -80,7 +80,7 @@ def test_instance_only_pass_over_extra_images_comes_first_each_epoch(tmp_path):
     extra.labels = None
     trainer = Trainer(tiny_config(epochs=1), data, tmp_path / "run", "cpu", instance_data=extra)
     assert (trainer.instance_steps, trainer.cluster_steps, trainer.steps_per_epoch) == (4, 2, 6)
-    passes = [instance_only for _, _, instance_only in trainer.epoch_batches()]
+    passes = [batch.instance_only for batch in trainer.epoch_batches()]
     assert passes == [True] * 4 + [False] * 2
     called = []
     original = trainer.method.instance_loss
@@ -100,3 +100,50 @@ def test_instance_only_pass_needs_a_method_with_an_instance_loss_and_alike_image
     other.images = other.images[:, :, :20, :20].contiguous()
     with pytest.raises(ConfigError, match="must be alike"):
         Trainer(tiny_config(epochs=1), data, None, "cpu", instance_data=other)
+
+
+def test_a_checkpoint_whose_random_streams_came_from_another_device_resumes_re_seeded(tmp_path, caplog):
+    """A CUDA generator's state (Philox: 16 bytes) does not load into a CPU generator (Mersenne Twister):
+    a GPU run resumed on a CPU (or the reverse) re-seeds its streams from the seed and step, says so, and is
+    reproducible."""
+    import shutil
+
+    import numpy as np
+
+    caplog.set_level("INFO", logger="contraclust")
+    data = small_data()
+    Trainer(tiny_config(epochs=3), data, tmp_path / "gpu-run", "cpu").fit(on_epoch_end=lambda row: row["epoch"] == 2)
+    path = list_checkpoints(tmp_path / "gpu-run" / "checkpoints")[-1]
+    state = torch.load(path, weights_only=True)
+    cuda_state = torch.zeros(16, dtype=torch.uint8)  # as torch.cuda's generator stores it: seed and offset
+    with pytest.raises(RuntimeError):
+        torch.Generator().set_state(cuda_state)  # what resuming did before
+    state.update(order_generator=cuda_state, augment_generator=cuda_state, generator_device="cuda")
+    torch.save(state, path)
+    labels = []
+    for attempt in ("a", "b"):
+        shutil.copytree(tmp_path / "gpu-run", tmp_path / attempt)
+        trainer = Trainer(tiny_config(epochs=3), data, tmp_path / attempt, "cpu")
+        assert trainer.resume() and trainer.start_epoch == 2
+        labels.append(trainer.fit().labels)
+    assert "whose random streams were on cuda" in caplog.text and "re-seeded from the seed and step" in caplog.text
+    assert np.array_equal(labels[0], labels[1])
+    del state["generator_device"]  # written before the field existed: told apart by the state's size
+    torch.save(state, path)
+    assert Trainer(tiny_config(epochs=3), data, tmp_path / "gpu-run", "cpu").resume()
+
+
+def test_under_torchrun_every_cuda_device_is_the_processs_own(monkeypatch):
+    """``--device cuda`` (or auto) under torchrun is cuda:$LOCAL_RANK, so that work before the trainer (a frozen
+    backbone's embedding) is not piled onto GPU 0 by every rank."""
+    from contraclust.training.device import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    for name in ("auto", "cuda", "cuda:0", None):
+        assert resolve_device(name) == torch.device("cuda", 3), name
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert resolve_device("cuda") == torch.device("cuda", 0) and resolve_device("cuda:1") == torch.device("cuda", 1)

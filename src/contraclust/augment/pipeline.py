@@ -67,7 +67,7 @@ class ImageAugmenter:
         factors = torch.stack([uniform(max(0.0, 1 - b), 1 + b) for b in strengths]
                               + [uniform(-0.2 * s, 0.2 * s) if cfg.hue else torch.zeros(n, device=device)], dim=1)
         apply_jitter = coin(cfg.jitter_p)
-        identity = torch.tensor([1.0, 1.0, 1.0, 0.0], device=device)
+        identity = (torch.arange(4, device=device) < HUE).float()  # (1, 1, 1, 0), made on the device: no copy
         factors = torch.where(apply_jitter[:, None], factors, identity)
         if cfg.jitter_order == "random":
             order = torch.argsort(torch.rand(n, 4, generator=generator, device=device), dim=1)
@@ -112,9 +112,12 @@ class ImageAugmenter:
                 x = adjust[k](x, factor)
         return x
 
+    def draw(self, images: torch.Tensor, generator: torch.Generator | None = None) -> ImageViewParams:
+        """Random parameters of one view of ``images``, drawn on their device."""
+        return self.sample(images.shape[0], images.shape[2], images.shape[3], generator, images.device)
+
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        params = self.sample(images.shape[0], images.shape[2], images.shape[3], generator, images.device)
-        return self.apply(images, params)
+        return self.apply(images, self.draw(images, generator))
 
     def eval_view(self, images: torch.Tensor) -> torch.Tensor:
         """The un-augmented view used for read-out: the whole image resized to ``size`` (CC's test transform)."""
@@ -136,7 +139,8 @@ class FeatureViewParams:
 
 class FeatureAugmenter:
     """Views of feature vectors: additive Gaussian noise (``noise_std`` times each feature's spread in
-    ``spread``, the training data's per-feature std; 1 when not given) and feature dropout (rescaled)."""
+    ``spread``, the training data's per-feature std; 1 when not given) and feature dropout (rescaled).
+    ``spread`` lives on the device the views are made on (moved once, not per step)."""
 
     def __init__(self, cfg: AugmentConfig, spread: torch.Tensor | None = None):
         self.cfg = cfg
@@ -145,7 +149,9 @@ class FeatureAugmenter:
     def sample(self, n: int, dim: int, generator: torch.Generator | None, device: torch.device) -> FeatureViewParams:
         noise = torch.randn(n, dim, generator=generator, device=device) * self.cfg.noise_std
         if self.spread is not None:
-            noise = noise * self.spread.to(device)
+            if self.spread.device != torch.device(device):
+                self.spread = self.spread.to(device)  # once: later views are made on the same device
+            noise = noise * self.spread
         keep = torch.rand(n, dim, generator=generator, device=device) >= self.cfg.feature_dropout
         return FeatureViewParams(noise, keep)
 
@@ -153,8 +159,12 @@ class FeatureAugmenter:
         scale = 1.0 / max(1e-6, 1.0 - self.cfg.feature_dropout)
         return (features + params.noise) * params.keep * scale
 
+    def draw(self, features: torch.Tensor, generator: torch.Generator | None = None) -> FeatureViewParams:
+        """Random parameters of one view of ``features``, drawn on their device."""
+        return self.sample(features.shape[0], features.shape[1], generator, features.device)
+
     def __call__(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.apply(features, self.sample(features.shape[0], features.shape[1], generator, features.device))
+        return self.apply(features, self.draw(features, generator))
 
     def eval_view(self, features: torch.Tensor) -> torch.Tensor:
         return features.float()
@@ -166,11 +176,13 @@ def _odd_kernel(kernel: int, size: int) -> int:
     return scaled if scaled % 2 else scaled + 1
 
 
-def build_augmenter(cfg: AugmentConfig, is_image: bool,
-                    samples: torch.Tensor | None = None) -> ImageAugmenter | FeatureAugmenter:
+def build_augmenter(cfg: AugmentConfig, is_image: bool, samples: torch.Tensor | None = None,
+                    device: torch.device | str | None = None) -> ImageAugmenter | FeatureAugmenter:
     """The augmenter for images or vectors; for vectors, ``samples`` (the training data) sets the noise's
-    per-feature scale."""
+    per-feature scale, kept on ``device`` (default: the samples')."""
     if is_image:
         return ImageAugmenter(cfg)
     spread = samples.float().std(dim=0, unbiased=False) if samples is not None and len(samples) > 1 else None
+    if spread is not None and device is not None:
+        spread = spread.to(device)
     return FeatureAugmenter(cfg, spread)

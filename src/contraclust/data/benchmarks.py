@@ -88,8 +88,9 @@ def read_cifar_benchmark(path: Path, size: int | None = None, limit: int | None 
             raise DataError(f"{path}: found {len(classes)} class folders under train/ and test/, CIFAR-10 has 10; "
                             f"expected {layout}")
         files, labels = _subset_files(files, labels, limit, seed)
-        return BenchmarkData(decode_image_files(files, labels, classes, path, None, 3, progress=progress,
-                                                max_size=size))
+        # Decoded as ``load_data`` decodes the folder (own size, channels as found: CIFAR's 32 px colour),
+        # so that both share one cache entry; the views are made at the preset's size on the device.
+        return BenchmarkData(decode_image_files(files, labels, classes, path, progress=progress))
     raise DataError(f"{path} is not a {expected} folder; expected {layout}")
 
 

@@ -293,14 +293,24 @@ class JpegImages:
     def index_select(self, dim: int, rows: torch.Tensor) -> torch.Tensor:
         return self[rows]
 
-    def to_device(self, rows: torch.Tensor, device: torch.device) -> torch.Tensor:
-        """The rows decoded on ``device``: nvJPEG through torchvision on CUDA when available."""
-        decoder = _gpu_jpeg_decoder() if device.type == "cuda" else None
+    def to_device(self, rows: torch.Tensor, device: torch.device, keep: list | None = None) -> torch.Tensor:
+        """The rows decoded on ``device``: nvJPEG through torchvision on CUDA when it decodes there, else
+        Pillow on the host and a copy. ``keep`` receives the tensors that the returned batch is still
+        being made from on the current stream (the caller holds them until that work has completed)."""
+        decoder = gpu_jpeg_decoder(device) if device.type == "cuda" else None
         if decoder is not None:
             encoded = [torch.frombuffer(bytearray(self._bytes(int(r))), dtype=torch.uint8) for r in rows]
             mode = decoder.ImageReadMode.GRAY if self.shape[1] == 1 else decoder.ImageReadMode.RGB
-            return torch.stack(decoder.decode_jpeg(encoded, mode=mode, device=device))
-        return self[rows].pin_memory().to(device, non_blocking=True) if device.type == "cuda" else self[rows]
+            decoded = decoder.decode_jpeg(encoded, mode=mode, device=device)
+            if keep is not None:
+                keep.extend(decoded)
+            return torch.stack(decoded)
+        if device.type != "cuda":
+            return self[rows]
+        pinned = self[rows].pin_memory()
+        if keep is not None:
+            keep.append(pinned)
+        return pinned.to(device, non_blocking=True)
 
     def to(self, device) -> torch.Tensor:
         device = torch.device(device)
@@ -309,10 +319,38 @@ class JpegImages:
         return torch.cat(chunks)
 
 
-def _gpu_jpeg_decoder():
-    """torchvision.io when it imports (an optional extra), else None."""
+_GPU_DECODERS: dict[str, object] = {}
+
+
+def gpu_jpeg_decoder(device: torch.device):
+    """torchvision.io where it imports (an optional extra) and a probe image decodes on ``device`` to the
+    pixels Pillow gives (within JPEG's rounding), else None: Pillow decodes then. Probed once per device."""
+    key = str(device)
+    if key not in _GPU_DECODERS:
+        _GPU_DECODERS[key] = _probe_gpu_decoder(device)
+        if _GPU_DECODERS[key] is None:
+            say(f"JPEG packs are decoded by Pillow on the host: torchvision's GPU decoder is absent or failed "
+                f"its probe on {device}")
+    return _GPU_DECODERS[key]
+
+
+def _probe_gpu_decoder(device: torch.device):
+    import io
+
+    from PIL import Image
+
     try:
-        import torchvision.io
-    except Exception:  # torchvision absent, or built for another torch
+        import torchvision.io as decoder
+
+        gradient = (np.add.outer(np.arange(16), np.arange(16)) * 8 % 256).astype(np.uint8)
+        encoded = io.BytesIO()
+        Image.fromarray(np.stack([gradient] * 3, axis=-1)).save(encoded, "JPEG", quality=95)
+        raw = torch.frombuffer(bytearray(encoded.getvalue()), dtype=torch.uint8)
+        on_gpu = decoder.decode_jpeg([raw], mode=decoder.ImageReadMode.RGB, device=device)[0].cpu()
+        with Image.open(io.BytesIO(encoded.getvalue())) as image:
+            expected = torch.from_numpy(np.asarray(image.convert("RGB"))).permute(2, 0, 1)
+        if on_gpu.shape != expected.shape or (on_gpu.int() - expected.int()).abs().max() > 8:
+            return None
+        return decoder
+    except Exception:  # torchvision absent, built for another torch, or no working nvJPEG on this device
         return None
-    return torchvision.io

@@ -6,9 +6,13 @@ import math
 import torch
 
 
+_EMPTY_ROW = -1e4  # the log-mass of a queue row not filled yet: exp() of it is 0 in float32
+
+
 def sinkhorn(logits: torch.Tensor, epsilon: float = 0.05, n_iter: int = 3,
              extra_logits: torch.Tensor | None = None, tolerance: float | None = None,
-             marginals: torch.Tensor | None = None, column_weight: float = 1.0) -> torch.Tensor:
+             marginals: torch.Tensor | None = None, column_weight: float = 1.0,
+             extra_rows: torch.Tensor | None = None) -> torch.Tensor:
     """Balanced soft assignment Q (B, K) of B samples to K clusters: each row sums to 1 and, as the
     iterations converge, each cluster receives B/K.
 
@@ -16,7 +20,9 @@ def sinkhorn(logits: torch.Tensor, epsilon: float = 0.05, n_iter: int = 3,
     (row) to mass 1/B, ``n_iter`` times; return B * Q. Done with logsumexp in float32, so bf16 inputs
     and K = 1000 are stable, and differentiable through the unrolled iterations. ``extra_logits``
     (e.g. a queue of recent batches, no gradient) join the column marginals, so that a batch smaller
-    than K can still be balanced; only the rows of ``logits`` are returned. Memory is O(B x K).
+    than K can still be balanced; only the rows of ``logits`` are returned. ``extra_rows`` (a 0-d
+    tensor): how many leading rows of ``extra_logits`` hold data (a queue still filling); the others
+    take no mass. It stays on the device, so a training step reads nothing back. Memory is O(B x K).
     With ``tolerance``, iterate up to ``n_iter`` times but stop once every cluster's mass is within
     that relative tolerance of B/K (this reads the mass back to the host: for read-out, not training).
 
@@ -25,17 +31,27 @@ def sinkhorn(logits: torch.Tensor, epsilon: float = 0.05, n_iter: int = 3,
     (the unbalanced-transport relaxation): 1 is the exact constraint, 0 none (a softmax of each row).
     """
     log_q = logits.float() / epsilon
+    batch = logits.shape[0]
+    filled = None  # rows that take part: all of them unless a queue is still filling
     if extra_logits is not None and extra_logits.numel():
-        log_q = torch.cat([log_q, extra_logits.detach().float() / epsilon])
-    total, k = log_q.shape
+        extra = extra_logits.detach().float() / epsilon
+        if extra_rows is not None:
+            filled = torch.cat([torch.ones(batch, dtype=torch.bool, device=log_q.device),
+                                torch.arange(extra.shape[0], device=log_q.device) < extra_rows])[:, None]
+            extra = torch.where(filled[batch:], extra, _EMPTY_ROW)
+        log_q = torch.cat([log_q, extra])
+    k = log_q.shape[1]
+    log_total = (math.log(log_q.shape[0]) if filled is None else torch.log(filled.sum().float()))
     log_target = (torch.full((k,), -math.log(k), device=log_q.device) if marginals is None
                   else torch.log(marginals.float().to(log_q.device)))
     log_q = log_q - torch.logsumexp(log_q.flatten(), dim=0)
     for _ in range(n_iter):
         log_q = log_q - column_weight * (torch.logsumexp(log_q, dim=0, keepdim=True) - log_target)
-        log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True) - math.log(total)
+        log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True) - log_total
+        if filled is not None:
+            log_q = torch.where(filled, log_q, _EMPTY_ROW)  # an empty row keeps no mass
         if tolerance is not None:
             column_mass = torch.exp(torch.logsumexp(log_q, dim=0) - log_target)
             if float((column_mass - 1).abs().max()) <= tolerance:
                 break
-    return torch.exp(log_q[: logits.shape[0]] + math.log(total))
+    return torch.exp(log_q[:batch] + log_total)

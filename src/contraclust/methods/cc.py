@@ -89,10 +89,14 @@ class CC(ClusteringMethod):
 
     @torch.no_grad()
     def _track_head_losses(self, losses: torch.Tensor) -> None:
-        momentum = self.LOSS_MOMENTUM if int(self.head_updates) else 0.0
+        """Running mean of each head's cluster loss (the first update takes the loss as it is); tensor
+        arithmetic only, so the step reads nothing back to the host."""
+        momentum = torch.where(self.head_updates > 0, self.LOSS_MOMENTUM, 0.0)
         self.head_losses.mul_(momentum).add_((1 - momentum) * losses)
         self.head_updates.add_(1)
 
     def cluster_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         probabilities = self.cluster_head(self.backbone(x))
-        return probabilities[:, self.selected_head] if probabilities.ndim == 3 else probabilities
+        if probabilities.ndim == 2:
+            return probabilities
+        return probabilities.index_select(1, self.head_losses.argmin().view(1)).squeeze(1)  # no host read

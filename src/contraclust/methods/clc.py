@@ -32,6 +32,7 @@ equipartition holds over the global batch (the same marginals as an all-reduce o
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -69,7 +70,12 @@ class PrototypeLogits(nn.Module):
         self.prototypes = nn.Parameter(torch.randn(n_clusters, proj_dim) / proj_dim ** 0.5)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.projection(h), dim=1) @ F.normalize(self.prototypes, dim=1).T
+        """In fp32 under any autocast: the cosines are scaled by 1/epsilon (20) before Sinkhorn and the
+        softmax, where bf16's 3 significant digits would be an error of about 0.1 in a logit."""
+        projected = self.projection(h)
+        kind = h.device.type
+        with torch.autocast(kind, enabled=False) if kind in ("cpu", "cuda") else contextlib.nullcontext():
+            return F.normalize(projected.float(), dim=1) @ F.normalize(self.prototypes.float(), dim=1).T
 
 
 class CLC(ClusteringMethod):
@@ -99,10 +105,11 @@ class CLC(ClusteringMethod):
         if opts.categorical == "softmax":  # at the same scale as Sinkhorn's exp(logits / epsilon)
             return (torch.softmax(logits_a / opts.sinkhorn_epsilon, dim=1),
                     torch.softmax(logits_b / opts.sinkhorn_epsilon, dim=1))
-        extra = self.queue[: int(self.queue_filled)] if opts.sinkhorn_queue else None
+        extra = self.queue if opts.sinkhorn_queue else None  # its first queue_filled rows hold logits
         marginals = self.prior.target()
         parts = tuple(sinkhorn(logits, opts.sinkhorn_epsilon, opts.sinkhorn_iters, extra, marginals=marginals,
-                               column_weight=self.prior.weight) for logits in (logits_a, logits_b))
+                               column_weight=self.prior.weight, extra_rows=self.queue_filled)
+                      for logits in (logits_a, logits_b))
         self.prior.observe(torch.softmax(torch.cat([logits_a, logits_b]).float() / opts.sinkhorn_epsilon, dim=1))
         if opts.sinkhorn_queue and self.training:
             self._enqueue(logits_a.detach())

@@ -18,8 +18,9 @@ command started, so loading the data counts). The trainer asks :class:`BudgetKee
    resumed. The speed judged is the slower of the average since the plan and its mean with the last
    window.
 
-Timings differ between processes, so under torchrun rank 0 decides and broadcasts. A resumed run
-keeps the plan stored in its checkpoint. ``clock`` is injectable so tests can use a fake one.
+Timings differ between processes, so under torchrun only rank 0 keeps the clock: at each log point
+(the same step on every rank) the trainer broadcasts its verdict (plan now, a new length, or nothing),
+and every rank acts on it there. A resumed run keeps the plan stored in its checkpoint. ``clock`` is injectable so tests can use a fake one.
 """
 from __future__ import annotations
 
@@ -192,8 +193,16 @@ class BudgetKeeper:
     def calibrating(self) -> bool:
         return self.plan is None
 
+    @property
+    def speed_known(self) -> bool:
+        """The calibration has timed enough steps: a plan can be made."""
+        return self._step_seconds is not None
+
     def step_done(self) -> bool:
-        """Call after every training step until the plan is made; True when the speed is known."""
+        """Call after every training step until the plan is made; True when the speed is known (then it
+        stays known: later calls until the plan measure nothing more, so they cost no device sync)."""
+        if self._step_seconds is not None:
+            return True
         self._calibration_steps += 1
         if self._first_step_at is None:
             self._first_step_at = self.clock()
@@ -233,8 +242,9 @@ class BudgetKeeper:
         self.start_window(step)
         return self.plan
 
-    def resume(self, plan: BudgetPlan, step: int, spent_seconds: float) -> None:
-        """Keep the plan of the run being resumed, which has already used ``spent_seconds`` of the budget."""
+    def resume(self, plan: BudgetPlan, step: int, spent_seconds: float = 0.0) -> None:
+        """Keep the plan of the run being resumed, which has already used ``spent_seconds`` of the budget
+        (0 when ``started_at`` was already moved back by that time, as the trainer does)."""
         self.started_at -= spent_seconds
         self.may_extend = False
         self.plan = plan

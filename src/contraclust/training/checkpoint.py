@@ -86,6 +86,14 @@ def restore_global_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+CPU_GENERATOR_STATE_BYTES = torch.Generator().get_state().numel()  # Mersenne Twister; CUDA's Philox state is 16
+
+
+def generator_device_type(state: torch.Tensor) -> str:
+    """Which kind of device a stored generator state came from (for checkpoints that do not say)."""
+    return "cpu" if state.numel() == CPU_GENERATOR_STATE_BYTES else "cuda"
+
+
 def list_checkpoints(directory: Path) -> list[Path]:
     """Checkpoint files in ``directory``, oldest epoch first."""
     if not directory.is_dir():

@@ -8,6 +8,7 @@ precision uses bf16 on CUDA always and on a CPU only when oneDNN reports bf16 su
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import sys
 
@@ -19,20 +20,39 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_device(name: str | torch.device | None) -> torch.device:
-    """``auto``/None: CUDA when present, else the CPU. A bad name or a missing GPU is a ConfigError."""
+    """``auto``/None: CUDA when present, else the CPU. A bad name or a missing GPU is a ConfigError.
+    Under torchrun (``WORLD_SIZE`` > 1) every CUDA device is this process's own, ``cuda:$LOCAL_RANK``,
+    so that work done before the trainer (a frozen backbone's embedding) is not piled onto GPU 0."""
     if isinstance(name, torch.device):
-        return name
-    if name in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name} requested but CUDA is not available; use --device cpu")
+        device = name
+    elif name in (None, "", "auto"):
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(name)
+        except (RuntimeError, TypeError):
+            raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+        if device.type not in ("cpu", "cuda"):
+            raise ConfigError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {name} requested but CUDA is not available; use --device cpu")
+    if device.type == "cuda":
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if device.index is None:
+            return torch.device("cuda", torch.cuda.current_device())
     return device
+
+
+def configure_cuda(device: torch.device) -> None:
+    """The speed settings of a CUDA run: cuDNN picks the fastest convolution algorithm for each shape
+    (the shapes of a run are fixed), and fp32 matrix products may use TF32 (the papers' fp32 training,
+    at the precision their GPUs' cuDNN used by default). Nothing on a CPU."""
+    if device.type != "cuda":
+        return
+    torch.cuda.set_device(device)
+    torch.backends.cudnn.benchmark = True
+    torch.set_float32_matmul_precision("high")
 
 
 def cpu_has_fast_bf16() -> bool:

@@ -1,8 +1,15 @@
 """Inference with a trained method: cluster probabilities and embeddings of un-augmented samples, in
-batches, under the run's precision and memory format (and split over processes when distributed)."""
+batches, under the run's precision and memory format (and split over processes when distributed).
+
+Batches arrive as ``(first row, samples on the device)``: slices of a tensor (``tensor_batches``), or
+a streamed source's batches gathered on its background thread (the trainer's), so that a set too
+large for the device is evaluated the way it is trained. The per-sample probabilities stay on the
+device, and the method's read-out of the whole set (CLC's Sinkhorn-Knopp over all of it) runs there.
+"""
 from __future__ import annotations
 
 import contextlib
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -11,24 +18,43 @@ from contraclust.methods import ClusteringMethod
 from contraclust.training.distributed import DistContext, gather_objects
 
 
+def eval_starts(n: int, batch_size: int, dist_ctx: DistContext = DistContext()) -> list[int]:
+    """The first row of each evaluation batch this process takes (batches are dealt out round-robin)."""
+    return list(range(dist_ctx.rank * batch_size, n, batch_size * dist_ctx.world_size))
+
+
+def tensor_batches(samples: torch.Tensor, batch_size: int, device: torch.device,
+                   dist_ctx: DistContext = DistContext()) -> Iterator[tuple[int, torch.Tensor]]:
+    """This process's evaluation batches of ``samples`` (on any device), moved to ``device``."""
+    for start in eval_starts(samples.shape[0], batch_size, dist_ctx):
+        yield start, samples[start: start + batch_size].to(device, non_blocking=True)
+
+
 @torch.no_grad()
-def predict_probabilities(method: ClusteringMethod, augment, samples: torch.Tensor, batch_size: int,
+def predict_probabilities(method: ClusteringMethod, augment, samples: torch.Tensor | None, batch_size: int,
                           autocast=contextlib.nullcontext, channels_last: bool = False,
-                          dist_ctx: DistContext = DistContext()) -> tuple[np.ndarray, np.ndarray]:
+                          dist_ctx: DistContext = DistContext(),
+                          batches: Iterable[tuple[int, torch.Tensor]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, (N, K) probabilities) of ``samples``, or of the given ``batches`` of them (then
+    ``samples`` may be None), read out by the method over the whole set."""
+    device = _device_of(method)
+    if batches is None:
+        batches = tensor_batches(samples, batch_size, device, dist_ctx)
     was_training = method.training
     method.eval()
-    n, device = samples.shape[0], _device_of(method)
     chunks = []
-    for start in range(dist_ctx.rank * batch_size, n, batch_size * dist_ctx.world_size):
-        x = augment.eval_view(samples[start: start + batch_size].to(device, non_blocking=True))
+    for start, rows in batches:
+        x = augment.eval_view(rows.to(device, non_blocking=True))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast():
-            chunks.append((start, method.cluster_probabilities(x).float().cpu()))
+            chunks.append((start, method.cluster_probabilities(x).float()))
     method.train(was_training)
-    gathered = gather_objects(chunks) if dist_ctx.world_size > 1 else [chunks]  # a lone caller gathers nothing
-    ordered = sorted(((s, p) for rank_chunks in gathered for s, p in rank_chunks), key=lambda sp: sp[0])
-    probabilities = method.readout(torch.cat([p for _, p in ordered])).numpy()
+    if dist_ctx.world_size > 1:  # every rank's chunks, on the host for the exchange, then back on the device
+        gathered = gather_objects([(s, p.cpu()) for s, p in chunks])
+        chunks = [(s, p.to(device)) for rank_chunks in gathered for s, p in rank_chunks]
+    ordered = [p for _, p in sorted(chunks, key=lambda sp: sp[0])]
+    probabilities = method.readout(torch.cat(ordered)).cpu().numpy()
     return probabilities.argmax(axis=1), probabilities
 
 
@@ -39,8 +65,8 @@ def embed_samples(method: ClusteringMethod, augment, samples: torch.Tensor, batc
     was_training = method.training
     method.eval()
     chunks, device = [], _device_of(method)
-    for start in range(0, samples.shape[0], batch_size):
-        x = augment.eval_view(samples[start: start + batch_size].to(device, non_blocking=True))
+    for _, rows in tensor_batches(samples, batch_size, device):
+        x = augment.eval_view(rows)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast():

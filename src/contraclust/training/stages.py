@@ -74,7 +74,7 @@ def fit_run(config: RunConfig, data: Samples, out_dir: Path | None, device, init
         init_state = initial_weights(init, config, data.sample_shape)
     resumable = resume and out_dir is not None and list_checkpoints(out_dir / "checkpoints")
     if init_state is None and config.method == "c3" and not resumable:
-        init_state = _cc_stage(config, data, out_dir, device, resume, started_at, instance_data)
+        init_state, started_at = _cc_stage(config, data, out_dir, device, resume, started_at, instance_data)
     own_extra = instance_data if get_method(config.method).has_instance_loss else None
     trainer = Trainer(config, data, out_dir, device, init_state=init_state, started_at=started_at,
                       instance_data=own_extra)
@@ -84,12 +84,16 @@ def fit_run(config: RunConfig, data: Samples, out_dir: Path | None, device, init
 
 
 def _cc_stage(config: RunConfig, data: Samples, out_dir: Path | None, device, resume: bool, started_at: float,
-              instance_data: Samples | None = None):
+              instance_data: Samples | None = None) -> tuple[dict, float]:
+    """The CC stage's weights, and the run's start moved back by any time it spent in earlier processes
+    (so that the C3 stage's budget counts the whole run)."""
     stage_dir = out_dir / CC_STAGE_FOLDER if out_dir else None
     stage = cc_stage_config(config)
     if stage_dir is not None and (stage_dir / "metrics.json").exists():
         say(f"C3: reusing the finished CC stage in {stage_dir}")
-        return load_checkpoint(stage_dir)["model"]
+        state = load_checkpoint(stage_dir)
+        spent = state["history"][-1]["wall_seconds"] if state.get("history") else 0.0
+        return state["model"], started_at - spent
     trainer = Trainer(stage, data, stage_dir, device, started_at=started_at, instance_data=instance_data)
     if resume and trainer.resume():
         say(f"C3: resuming the CC stage in {stage_dir} from epoch {trainer.start_epoch}")
@@ -99,4 +103,4 @@ def _cc_stage(config: RunConfig, data: Samples, out_dir: Path | None, device, re
     result = trainer.fit()
     if result.metrics:
         say("C3: CC stage " + "  ".join(f"{k.upper()} {result.metrics[k]:.4f}" for k in ("nmi", "acc", "ari")))
-    return trainer.method.state_dict()
+    return trainer.method.state_dict(), trainer.started_at

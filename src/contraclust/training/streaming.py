@@ -8,9 +8,13 @@ the views are still made on the device. A JPEG pack (``data/pack.py``) is decode
 thread: on the GPU by nvJPEG (torchvision) when it can, else by Pillow. Both paths yield the same
 batches in the same order, so a run is the same run on either path. Under torchrun each rank gathers
 only its own rows of each batch.
+
+Both sources take, per step, an (m, b) tensor of rows: m row sets of b rows (a batch, and the
+nearest-neighbour partners of its rows for vectors), and yield m device tensors per step.
 """
 from __future__ import annotations
 
+import collections
 import os
 import queue
 import threading
@@ -22,9 +26,12 @@ RESIDENT_SHARE = 0.5  # of the free memory, the most the data may take (the rest
 
 
 def free_memory_bytes(device: torch.device) -> int:
-    """Free memory of ``device``: CUDA's free bytes, else the host's available memory."""
+    """Free memory of ``device``: on CUDA the driver's free bytes plus what PyTorch's allocator holds
+    reserved but unused (``mem_get_info`` counts that as used, so a second stage in the same process
+    would see less), else the host's available memory."""
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        free = int(torch.cuda.mem_get_info(device)[0])
+        return free + int(torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
     try:
         with open("/proc/meminfo") as info:
             for line in info:
@@ -36,9 +43,11 @@ def free_memory_bytes(device: torch.device) -> int:
 
 
 def choose_placement(nbytes: int, device: torch.device, placement: str = "auto",
-                     limit_mb: float = 0.0) -> tuple[str, str]:
+                     limit_mb: float = 0.0, working_bytes: int = 0) -> tuple[str, str]:
     """("resident" or "streaming", the reason in words) for a set of ``nbytes`` on ``device``.
-    ``placement`` forces one; ``limit_mb`` above 0 replaces the measured allowance."""
+    ``placement`` forces one; ``limit_mb`` above 0 replaces the measured allowance. ``working_bytes``:
+    what the training itself needs there (the model, its optimiser and a step's activations), kept free
+    on top of the data."""
     size = _mb(nbytes)
     if placement != "auto":
         return placement, f"{size} asked to be {placement} (train.data_placement)"
@@ -46,11 +55,12 @@ def choose_placement(nbytes: int, device: torch.device, placement: str = "auto",
         allowed, whence = int(limit_mb * 2 ** 20), "the limit set by train.data_memory_limit_mb"
     else:
         free = free_memory_bytes(device)
-        allowed = int(RESIDENT_SHARE * free)
-        whence = f"half of the {_mb(free)} free on {device}"
+        allowed = int(min(RESIDENT_SHARE * free, free - working_bytes))
+        whence = (f"half of the {_mb(free)} free on {device}" if allowed == int(RESIDENT_SHARE * free) else
+                  f"the {_mb(free)} free on {device} less the {_mb(working_bytes)} training needs")
     if nbytes <= allowed:
-        return "resident", f"{size} fits within {whence} ({_mb(allowed)})"
-    return "streaming", f"{size} is more than {whence} ({_mb(allowed)})"
+        return "resident", f"{size} fits within {whence} ({_mb(max(allowed, 0))})"
+    return "streaming", f"{size} is more than {whence} ({_mb(max(allowed, 0))})"
 
 
 def _mb(nbytes: int) -> str:
@@ -69,14 +79,14 @@ class ResidentSource:
     def gather(self, rows: torch.Tensor) -> torch.Tensor:
         return self.samples[rows.to(self.device)]
 
-    def batches(self, row_batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
-        for rows in row_batches:
-            yield self.gather(rows)
+    def batches(self, row_sets: Iterable[torch.Tensor]) -> Iterator[tuple[torch.Tensor, ...]]:
+        for rows in row_sets:
+            yield tuple(self.gather(r) for r in rows.reshape(-1, rows.shape[-1]))
 
 
 class StreamingSource:
     """The set in host memory; ``batches`` gathers ahead on a background thread (pinned memory and
-    an asynchronous copy on CUDA), at most ``depth`` batches ahead."""
+    an asynchronous copy on CUDA), at most ``depth`` steps ahead."""
 
     placement = "streaming"
 
@@ -88,13 +98,13 @@ class StreamingSource:
         self.copy_stream = torch.cuda.Stream(device) if self.on_cuda else None
 
     def gather(self, rows: torch.Tensor) -> torch.Tensor:
-        """One batch, synchronously (for evaluation and the neighbour partners)."""
+        """One batch, synchronously (outside the training step: the time budget's probe)."""
         return self.samples[rows.cpu()].to(self.device)
 
-    def batches(self, row_batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+    def batches(self, row_sets: Iterable[torch.Tensor]) -> Iterator[tuple[torch.Tensor, ...]]:
         ready: queue.Queue = queue.Queue(maxsize=self.depth)
         stop = threading.Event()
-        worker = threading.Thread(target=self._fill, args=(list(row_batches), ready, stop), daemon=True,
+        worker = threading.Thread(target=self._fill, args=(list(row_sets), ready, stop), daemon=True,
                                   name="contraclust-stream")
         worker.start()
         try:
@@ -104,12 +114,13 @@ class StreamingSource:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                batch, copied = item
+                tensors, copied = item
                 if copied is not None:
                     stream = torch.cuda.current_stream(self.device)
                     stream.wait_event(copied)
-                    batch.record_stream(stream)  # its memory is not reused before this stream is done with it
-                yield batch
+                    for tensor in tensors:
+                        tensor.record_stream(stream)  # its memory is not reused before this stream is done with it
+                yield tensors
         finally:
             stop.set()
             while worker.is_alive():
@@ -119,40 +130,52 @@ class StreamingSource:
                     pass
             worker.join()
 
-    def _fill(self, row_batches: list[torch.Tensor], ready: queue.Queue, stop: threading.Event) -> None:
+    def _fill(self, row_sets: list[torch.Tensor], ready: queue.Queue, stop: threading.Event) -> None:
         """The background thread: gather, pin, copy; ``None`` at the end, the exception on failure."""
-        slots: list[tuple[torch.Tensor, torch.cuda.Event | None]] = []
+        slots: dict[tuple[int, int], tuple[torch.Tensor, torch.cuda.Event]] = {}
+        # Decoded JPEG batches that the copy stream may still read: kept until their event has completed.
+        in_flight: collections.deque = collections.deque()
         try:
-            for i, rows in enumerate(row_batches):
+            for i, rows in enumerate(row_sets):
                 if stop.is_set():
                     return
-                rows = rows.cpu()
+                rows = rows.cpu().reshape(-1, rows.shape[-1])
                 if not self.on_cuda:
-                    self._put(ready, stop, (self.samples.index_select(0, rows), None))
+                    self._put(ready, stop, (tuple(self.samples.index_select(0, r) for r in rows), None))
                     continue
                 if not isinstance(self.samples, torch.Tensor):  # a JPEG pack: decoded per batch
+                    while len(in_flight) > self.depth + 1:
+                        event, _ = in_flight.popleft()
+                        event.synchronize()
+                    keep: list[torch.Tensor] = []
                     with torch.cuda.stream(self.copy_stream):
-                        batch = self.samples.to_device(rows, self.device)
+                        tensors = tuple(self.samples.to_device(r, self.device, keep) for r in rows)
                         decoded = torch.cuda.Event()
                         decoded.record(self.copy_stream)
-                    self._put(ready, stop, (batch, decoded))
+                    in_flight.append((decoded, keep))
+                    self._put(ready, stop, (tensors, decoded))
                     continue
-                slot = i % (self.depth + 2)
-                if len(slots) <= slot:
-                    buffer = torch.empty((len(rows), *self.samples.shape[1:]), dtype=self.samples.dtype,
-                                         pin_memory=True)
-                    slots.append((buffer, torch.cuda.Event()))
-                buffer, done = slots[slot]
-                done.synchronize()  # the copy that last read this pinned buffer has finished
-                buffer = buffer[: len(rows)]
-                torch.index_select(self.samples, 0, rows, out=buffer)
-                with torch.cuda.stream(self.copy_stream):
-                    batch = buffer.to(self.device, non_blocking=True)
-                    done.record(self.copy_stream)
-                self._put(ready, stop, (batch, done))
+                done = None
+                tensors = []
+                for j, r in enumerate(rows):
+                    key = (i % (self.depth + 2), j)
+                    if key not in slots or slots[key][0].shape[0] < len(r):
+                        slots[key] = (torch.empty((len(r), *self.samples.shape[1:]), dtype=self.samples.dtype,
+                                                  pin_memory=True), torch.cuda.Event())
+                    buffer, done = slots[key]
+                    done.synchronize()  # the copy that last read this pinned buffer has finished
+                    buffer = buffer[: len(r)]
+                    torch.index_select(self.samples, 0, r, out=buffer)
+                    with torch.cuda.stream(self.copy_stream):
+                        tensors.append(buffer.to(self.device, non_blocking=True))
+                        done.record(self.copy_stream)
+                self._put(ready, stop, (tuple(tensors), done))
             self._put(ready, stop, None)
         except BaseException as exc:  # handed to the training thread, which raises it
             self._put(ready, stop, exc)
+        finally:
+            for event, _ in in_flight:
+                event.synchronize()
 
     @staticmethod
     def _put(ready: queue.Queue, stop: threading.Event, item) -> None:

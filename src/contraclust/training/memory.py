@@ -1,0 +1,60 @@
+"""How much device memory a training step needs: measured from the tensors autograd keeps for backward.
+
+A step holds the model's weights, their gradients and the optimiser's two moments (4 x the weights),
+and, from the forward pass until backward frees them, the activations autograd saves. Those are
+counted here by running the method's forward on a couple of real views under a
+``saved_tensors_hooks`` probe, each storage once (in-place ops and views share storage: counting
+tensors instead would double ResNet's ReLU and BatchNorm saves), weights excluded. The probe runs
+on a copy of the buffers, so BatchNorm's running statistics are left as they were.
+
+Calibration: CC's ResNet-34 at 224 px in fp32 counts 82 MB per image (two views), 21 GB at batch 256,
+where CC's maintainers report that batch 256 fits a 24 GB GPU (CC issue #49); ``benchmarks/
+activation_memory.py`` prints the figure for every preset.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+ACTIVATION_MARGIN = 1.5  # backward's transient gradients and workspaces, on top of the saved activations
+
+
+@torch.no_grad()
+def _buffers_copy(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: buffer.clone() for name, buffer in module.named_buffers()}
+
+
+def activation_bytes_per_sample(method: nn.Module, view_a: torch.Tensor, view_b: torch.Tensor,
+                                autocast=contextlib.nullcontext) -> float:
+    """Bytes autograd saves per sample (both views) in one forward of ``method`` on the given views."""
+    saved: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    weights = {p.untyped_storage().data_ptr() for p in method.parameters()}
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), autocast():
+        torch.func.functional_call(method, _buffers_copy(method), (view_a, view_b))
+    return sum(size for pointer, size in saved.items() if pointer not in weights) / view_a.shape[0]
+
+
+def model_state_bytes(method: nn.Module) -> int:
+    """The weights, their gradients and two optimiser moments."""
+    return 4 * sum(p.numel() * p.element_size() for p in method.parameters())
+
+
+def step_bytes(method: nn.Module, per_sample: float, local_batch: int) -> int:
+    """What a training step of ``local_batch`` samples needs on the device, besides the data."""
+    return int(ACTIVATION_MARGIN * per_sample * local_batch + model_state_bytes(method))
+
+
+def largest_batch(per_sample: float, state_bytes: int, device_bytes: float, data_bytes: float = 0.0,
+                  reserve_bytes: float = 4 * 2 ** 30) -> int:
+    """The largest per-device batch whose step fits ``device_bytes`` beside the resident data, the model
+    state and a reserve (CUDA's context, cuDNN's workspaces, the allocator's slack)."""
+    room = device_bytes - data_bytes - state_bytes - reserve_bytes
+    return max(0, int(room // (ACTIVATION_MARGIN * per_sample)))
