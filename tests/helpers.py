@@ -22,7 +22,44 @@ def mnist_subset(path: Path, n: int = 400) -> Path:
     return path
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.run([sys.executable, "-m", "contraclust", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, cwd=cwd)
+
+
+def run_cli_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``contraclust ARGS`` run in this process, as a fresh process would see it: its own stdout and stderr,
+    the package's messages printed as the command line prints them, warnings shown anew, the exit code
+    ``main`` returns (2 for bad usage), and an uncaught exception written out as the traceback a process
+    would print (exit 1). For the many quick refusals of the bad-input matrix, where starting a Python with
+    torch for each (2 s) would be most of the suite's time; ``run_cli`` remains for whole runs."""
+    import contextlib
+    import io
+    import logging
+    import traceback
+    import warnings
+
+    from contraclust.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("contraclust")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    logger.handlers = [h for h in handlers if not getattr(h, "_contraclust", False)]
+    previous = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("default")
+            try:
+                code = main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:  # what the interpreter would print before exiting with 1
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(previous)
+        logger.handlers, logger.level, logger.propagate = handlers, level, propagate
+    return subprocess.CompletedProcess(["contraclust", *args], code, out.getvalue(), err.getvalue())

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import TINY, mnist_subset, run_cli
+from helpers import TINY, mnist_subset, run_cli, run_cli_here
 
 TINY_ARGS = [a for t in TINY for a in ("--set", t)]
 
@@ -120,17 +120,30 @@ def one_line(result):
     return lines[0]
 
 
+# A few cases also run as real processes: what the interpreter itself prints (a traceback, a warning from C
+# code) and the exit status are those of a fresh ``contraclust`` process.
+IN_A_PROCESS = ("device nonsense", "override without =", "resume changes k", "data nan", "usage: unknown option")
+
+
 @pytest.fixture(scope="module")
 def outcomes(files):
-    """Every case's (stderr, exit code, files it created), run four at a time (each is a fresh process)."""
+    """Every case's (stderr, exit code, files it created), run in this process from the data folder (so that a
+    command's default ``runs/`` would appear there too), and the cases of ``IN_A_PROCESS`` again as processes."""
     root = files["root"]
     before = {p.relative_to(root) for p in root.rglob("*")}
     commands = {name: [a.format(**files) for a in args] for name, (args, _) in CASES.items()}
     commands.update({f"usage: {name}": args for name, args in USAGE_CASES.items()})
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = dict(zip(commands, pool.map(lambda args: run_cli(*args), commands.values())))
+    results = {name: run_cli_here(*args, cwd=root) for name, args in commands.items()}
+    with ThreadPoolExecutor(max_workers=len(IN_A_PROCESS)) as pool:
+        processes = dict(zip(IN_A_PROCESS, pool.map(lambda name: run_cli(*commands[name], cwd=root), IN_A_PROCESS)))
     created = {p.relative_to(root) for p in root.rglob("*")} - before
-    return results, created
+    return results, created, processes
+
+
+def test_the_cases_run_as_processes_end_as_they_do_in_this_one(outcomes):
+    results, _, processes = outcomes
+    for name, process in processes.items():
+        assert (process.returncode, one_line(process)) == (results[name].returncode, one_line(results[name])), name
 
 
 @pytest.mark.parametrize("name", list(CASES))
