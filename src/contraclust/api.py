@@ -1,7 +1,6 @@
 """scikit-learn style estimator: ``ContrastiveClustering(n_clusters=10).fit(X).labels_``."""
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from contraclust.augment import build_augmenter
 from contraclust.config import RunConfig, config_from_dict
 from contraclust.data import FeatureSet, ImageSet, Samples, from_array, load_data
 from contraclust.errors import CheckpointError, ConfigError, DataError
@@ -19,12 +17,13 @@ from contraclust.methods.prior import prior_overrides
 from contraclust.metrics import evaluate_clustering
 from contraclust.presets import build_config, get_preset
 from contraclust.recipes.auto import DataProfile, DeviceProfile, max_image_size
-from contraclust.training import build_method, embed_samples, predict_probabilities, resolve_device
-from contraclust.training.run_folder import RunLock, check_fresh, read_run_config, record_resume, resume_changes
-from contraclust.training.stages import fit_run
-from contraclust.training.trainer import check_data, require_samples
+from contraclust.training import resolve_device
+from contraclust.training.inference import (  # noqa: F401  (load_model, predict_checkpoint: the API's too)
+    embed_data, load_model, model_from_state, predict_checkpoint, predict_data,
+)
+from contraclust.run import Run
+from contraclust.training.trainer import require_samples
 from contraclust.training.checkpoint import FORMAT_VERSION, atomic_torch_save, load_checkpoint, to_plain
-from contraclust.training.device import autocast_context, autocast_dtype
 
 
 class NotFittedYet(ConfigError, NotFittedError):
@@ -86,17 +85,13 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                               overrides=prior_overrides(self.cluster_prior, self.prior_weight)
                               + _override_list(self.overrides) + ([] if self.progress else ["train.progress=false"]),
                               init=self.init is not None)
-        check_data(config, data)
         out_dir = Path(self.out_dir) if self.out_dir is not None else None
-        with RunLock(out_dir) if out_dir is not None else contextlib.nullcontext():
-            if out_dir is not None and self.resume:
-                stored = read_run_config(out_dir)
-                record_resume(out_dir, resume_changes(stored, config), str(device))
-                config.recipe = stored.recipe
-            elif out_dir is not None:
-                check_fresh(out_dir)
-            trainer, result = fit_run(config, data, out_dir, device, self.init, resume=bool(self.resume),
-                                      started_at=started_at)
+        if out_dir is not None and self.resume:
+            run = Run.resume(out_dir, lambda stored: data, requested=config, device=device, started_at=started_at)
+        else:
+            run = Run.start(config, data, out_dir, device=device, init=self.init, started_at=started_at)
+        result = run.fit()
+        trainer, config = run.trainer, run.config
         self.budget_plan_ = trainer.budget_plan.to_dict() if trainer.budget_plan else None
         self.config_: RunConfig = config
         self.model_ = trainer.method
@@ -114,14 +109,14 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """(N, K) cluster probabilities of new samples, read out as the fitted run reads out."""
         data = self._samples(X)
-        return _predict(self.model_, self.config_, data, self.device)[1]
+        return predict_data(self.model_, self.config_, data, self.device)[1]
 
     def predict(self, X: Any) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1)
 
     def transform(self, X: Any) -> np.ndarray:
         """(N, D) embeddings of new samples: the backbone's L2-normalised features."""
-        return _embed(self.model_, self.config_, self._samples(X), self.device)
+        return embed_data(self.model_, self.config_, self._samples(X), self.device)
 
     def score(self, X: Any, y: np.ndarray) -> float:
         """NMI of the predicted clusters against ``y``."""
@@ -192,59 +187,3 @@ def as_samples(X: Any, y: np.ndarray | None = None, max_size: int | None = None)
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     return from_array(X, y)
-
-
-def load_model(checkpoint: str | Path, sample_shape: tuple[int, ...]) -> tuple[torch.nn.Module, RunConfig]:
-    """A trained method and its config from a checkpoint file or run folder."""
-    state = load_checkpoint(checkpoint)
-    config = config_from_dict(state["config"])
-    return model_from_state(state, config, sample_shape, checkpoint), config
-
-
-def model_from_state(state: dict, config: RunConfig, sample_shape: tuple[int, ...], source) -> torch.nn.Module:
-    """The method of ``config`` for samples of ``sample_shape``, with the weights in checkpoint ``state``."""
-    try:
-        method = build_method(config, sample_shape)
-        method.load_state_dict(state["model"])
-    except (RuntimeError, ConfigError) as exc:
-        raise DataError(f"the data's sample shape {sample_shape} does not fit the model in {source} "
-                        f"({str(exc).splitlines()[0][:120]})") from None
-    return method
-
-
-def predict_and_embed(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None):
-    """(labels, probabilities, embeddings) of ``data`` under the run's read-out, precision and format."""
-    labels, probabilities = _predict(method, config, data, device)
-    return labels, probabilities, _embed(method, config, data, device)
-
-
-def _inference_setup(method: torch.nn.Module, config: RunConfig, data: Samples, device: torch.device):
-    """The method on ``device`` in the run's memory format, and the run's autocast."""
-    channels_last = config.train.channels_last and data.is_image
-    method.to(device, memory_format=torch.channels_last) if channels_last else method.to(device)
-    dtype = autocast_dtype(config.train.precision, device)
-    return method, channels_last, lambda: autocast_context(dtype, device)
-
-
-def _predict(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None):
-    """Probabilities under the same precision and memory format as the run's own evaluations."""
-    dev = resolve_device(device)
-    method, channels_last, autocast = _inference_setup(method, config, data, dev)
-    augment = build_augmenter(config.augment, data.is_image)
-    return predict_probabilities(method, augment, data.tensor, config.train.eval_batch_size, autocast,
-                                 channels_last)
-
-
-def _embed(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None) -> np.ndarray:
-    """(N, D) embeddings under the same precision and memory format as the run's own evaluations."""
-    dev = resolve_device(device)
-    method, channels_last, autocast = _inference_setup(method, config, data, dev)
-    return embed_samples(method, build_augmenter(config.augment, data.is_image), data.tensor,
-                         config.train.eval_batch_size, autocast, channels_last)
-
-
-def predict_checkpoint(checkpoint: str | Path, data: Samples, device: str | None = "auto"):
-    """(labels, probabilities, config) of ``data`` under the model in ``checkpoint``."""
-    method, config = load_model(checkpoint, data.sample_shape)
-    labels, probabilities = _predict(method, config, data, device)
-    return labels, probabilities, config

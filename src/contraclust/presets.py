@@ -12,6 +12,7 @@ and optimiser are what the ``auto`` recipe chooses for small grey images on a CP
 """
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import numpy as np
@@ -21,6 +22,7 @@ from contraclust.config import AugmentConfig, ModelConfig, OptimConfig, RunConfi
 from contraclust.errors import ConfigError
 from contraclust.methods import method_options_class
 from contraclust.methods.c3 import C3Options
+from contraclust.methods.cc import CCOptions
 from contraclust.recipes.auto import DataProfile, DeviceProfile, auto_recipe
 from contraclust.training.budget import parse_duration
 
@@ -295,3 +297,31 @@ def _split_auto_c3_epochs(config: RunConfig) -> None:
         total = config.train.epochs
         opts.cc_stage_epochs = max(1, round(total * opts.cc_stage_budget_fraction))
         config.train.epochs = max(1, total - opts.cc_stage_epochs)
+
+
+def cc_stage_config(config: RunConfig) -> RunConfig:
+    """The CC run that precedes a C3 run, with the C3 run's data, K, seed, model and augmentation (C3
+    fine-tunes that very network with the same views) and the schedule of ``cc_stage_preset``: the
+    preset the C3 run came from (set by ``build_config``), ``auto`` (the same recipe with method cc,
+    rebuilt from the profiles stored in ``config.recipe``), or for configs built by hand the C3 run's
+    own settings."""
+    opts = config.method_options
+    if opts.cc_stage_preset == "auto" and config.recipe:
+        stage = auto_recipe(DataProfile(**config.recipe["data"]), DeviceProfile(**config.recipe["device"]),
+                            config.n_clusters, "cc")
+    elif opts.cc_stage_preset and opts.cc_stage_preset != "auto":
+        stage = get_preset(opts.cc_stage_preset)
+    else:
+        stage = copy.deepcopy(config)
+    stage.method = "cc"
+    stage.method_options = CCOptions(**{k: v for k, v in vars(opts).items() if k in CCOptions.__dataclass_fields__})
+    stage.n_clusters, stage.data = config.n_clusters, config.data
+    stage.model, stage.augment = copy.deepcopy(config.model), copy.deepcopy(config.augment)
+    stage.train.seed, stage.train.progress = config.train.seed, config.train.progress
+    stage.train.precision, stage.train.channels_last = config.train.precision, config.train.channels_last
+    if opts.cc_stage_epochs:
+        stage.train.epochs = opts.cc_stage_epochs
+    stage.train.budget_seconds = config.train.budget_seconds * opts.cc_stage_budget_fraction
+    if opts.cc_stage_epochs:
+        stage.train.budget_seconds = 0.0
+    return stage

@@ -9,9 +9,9 @@ from PIL import Image
 
 from contraclust.config import config_from_dict
 from contraclust.data import load_data
-from contraclust.presets import PRESETS, build_config, get_preset
+from contraclust.presets import PRESETS, build_config, cc_stage_config, get_preset
 from contraclust.recipes.auto import DataProfile, DeviceProfile, auto_recipe
-from contraclust.training.stages import cc_stage_config
+
 
 CPU = DeviceProfile("cpu", "test CPU, 2 threads", threads=2)
 GPU = DeviceProfile("cuda", "test GPU, 80 GiB", fast_bf16=True, memory_gb=80)

@@ -8,7 +8,8 @@ from PIL import Image
 
 from contraclust.data import read_mnist5k
 from contraclust.errors import ContraclustError
-from contraclust.report.assignments import sort_into_folders, write_assignments
+from contraclust.report.assignments import sort_into_folders
+from contraclust.training.outputs import write_assignments
 from helpers import TINY, run_cli
 
 

@@ -8,6 +8,7 @@ from contraclust.errors import ConfigError
 from contraclust.presets import build_config
 from contraclust.training import Trainer
 from contraclust.training.budget import BudgetKeeper, RunShape, evaluation_passes, parse_duration, steps_that_fit
+from contraclust.training.budget_watch import BudgetWatch
 from helpers import TINY
 from test_trainer import small_data
 
@@ -248,4 +249,4 @@ def test_the_evaluation_time_includes_the_methods_read_out(tmp_path):
 
     trainer.method.readout = slow_readout
     batches = -(-len(trainer.data) // trainer.config.train.eval_batch_size)
-    assert trainer._time_evaluation() >= 0.5 * batches
+    assert BudgetWatch(trainer).time_evaluation() >= 0.5 * batches

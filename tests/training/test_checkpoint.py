@@ -13,7 +13,7 @@ from contraclust.training import Trainer
 from contraclust.training.checkpoint import (
     FORMAT_VERSION, list_checkpoints, load_checkpoint, read_checkpoint_file, save_checkpoint, to_plain,
 )
-from contraclust.training.stages import initial_weights
+from contraclust.training.trainer import initial_weights
 from helpers import TINY, run_cli
 
 

@@ -20,9 +20,8 @@ from contraclust.errors import ConfigError, ContraclustError
 from contraclust.presets import build_config
 from contraclust.training import Trainer
 from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
-from contraclust.training.distributed import DistContext, gather
+from contraclust.training.distributed import DistContext, check_distributed, gather
 from contraclust.training.run_folder import RunLock
-from contraclust.training.trainer import _check_distributed
 from helpers import ROOT, TINY, mnist_subset
 
 N, WORLD = 16, 2
@@ -148,16 +147,16 @@ def test_the_trainers_steps_on_two_processes_equal_one_process_on_the_same_globa
 def test_what_several_processes_cannot_do_is_refused():
     two = DistContext(rank=0, world_size=2)
     config = build_config("cc", "mnist5k-cpu", batch_size=64)
-    _check_distributed(config, two, torch.device("cpu"))  # fine
+    check_distributed(config, two, torch.device("cpu"))  # fine
     with pytest.raises(ConfigError, match="must divide by the 2 processes"):
-        _check_distributed(build_config("cc", "mnist5k-cpu", batch_size=63), two, torch.device("cpu"))
+        check_distributed(build_config("cc", "mnist5k-cpu", batch_size=63), two, torch.device("cpu"))
     with pytest.raises(ConfigError, match="drop_last=false is not possible with 2 processes"):
-        _check_distributed(build_config("cc", "mnist5k-cpu", overrides=["train.drop_last=false"]), two,
+        check_distributed(build_config("cc", "mnist5k-cpu", overrides=["train.drop_last=false"]), two,
                            torch.device("cpu"))
     with pytest.raises(ConfigError, match="sync_batchnorm needs CUDA"):
-        _check_distributed(build_config("cc", "mnist5k-cpu", overrides=["train.sync_batchnorm=true"]), two,
+        check_distributed(build_config("cc", "mnist5k-cpu", overrides=["train.sync_batchnorm=true"]), two,
                            torch.device("cpu"))
-    _check_distributed(build_config("cc", "mnist5k-cpu", batch_size=63), DistContext(), torch.device("cpu"))
+    check_distributed(build_config("cc", "mnist5k-cpu", batch_size=63), DistContext(), torch.device("cpu"))
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo on Linux")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
-from contraclust.augment import ops
+import contraclust.augment.ops as ops
 from contraclust.config import AugmentConfig
 
 # Colour-jitter operations, indexed as in ``JitterParams.order``.

@@ -104,17 +104,5 @@ def metrics_line(metrics: dict) -> str:
     return "  ".join(f"{k.upper()} {metrics[k]:.4f}" for k in ("nmi", "acc", "ari"))
 
 
-def recipe_lines(config) -> list[str]:
-    """The ``auto`` recipe's choices, one line each with its reason."""
-    if not config.recipe:
-        return []
-    data, device = config.recipe["data"], config.recipe["device"]
-    what = (f"{data['n_samples']} {'grey' if data['channels'] == 1 else 'colour'} {data['size']} px images"
-            if data["is_image"] else f"{data['n_samples']} vectors of {data['dim']} features")
-    lines = [f"auto recipe for {data['name']} ({what}) on {device['description']}:"]
-    lines += [f"  {field}: {reason}" for field, reason in config.recipe["reasons"].items()]
-    return lines
-
-
 def error(message: str) -> None:
     print(f"contraclust: error: {message}", file=sys.stderr)

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import time
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_backbone_args, add_data_args, add_device_args, load, load_auto, load_embedded, metrics_line, recipe_lines,
+    add_backbone_args, add_data_args, add_device_args, load, load_auto, load_embedded, metrics_line,
 )
 
 EXAMPLES = """examples:
@@ -80,81 +79,69 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contraclust.methods.prior import prior_overrides
-    from contraclust.console import say
+    """Parse the arguments into a Run (a new one, or the one in --out resumed), fit it, print the result."""
     from contraclust.errors import ContraclustError
-    from contraclust.presets import build_config, get_preset
-    from contraclust.report.html import report_seconds, write_report
+    from contraclust.methods.prior import prior_overrides
+    from contraclust.run import Run, main_process, refuse_a_held_folder
     from contraclust.training.budget import parse_duration
     from contraclust.training.device import resolve_device
-    from contraclust.training.run_folder import RunLock, check_fresh, fresh_run_folder
-    from contraclust.training.stages import fit_run, initial_weights
-    from contraclust.training.trainer import check_data
 
     started_at = getattr(args, "started_at", None) or time.monotonic()
     args.overrides = prior_overrides(args.cluster_prior, args.prior_weight) + args.overrides
     if args.budget is not None:
         parse_duration(args.budget)  # a bad duration is refused before any data is read
-    main_process = int(os.environ.get("RANK", "0")) == 0
     device = resolve_device(args.device)
     if args.resume:
         if args.out is None:
             raise ContraclustError("--resume needs --out pointing at an earlier run folder (with config.json)")
-        config, changes = _resumed_config(args)
-        data = load(config.data, args, config.augment.size, config)
+        if args.init is not None:
+            raise ContraclustError("--init starts a new run from given weights; it cannot be combined with --resume")
+        run = Run.resume(args.out, lambda config: load(config.data, args, config.augment.size, config),
+                         changes=_resume_changes(args), overrides=args.overrides, device=device,
+                         started_at=started_at, report=not args.no_report)
     else:
-        if main_process and args.out is not None and args.out.exists():  # before reading data; again under the lock
-            with RunLock(args.out):
-                check_fresh(args.out)
-        if args.backbone is not None:
-            data, profile = _embedded(args, device)
-        elif args.preset in (None, "auto"):
-            data, profile = load_auto(args.data, args, device)
-        else:
-            data, profile = load(args.data, args, get_preset(args.preset).augment.size), None
-        config = build_config(args.method, args.preset, data=args.data, profile=profile, device=device,
-                              n_clusters=args.clusters, epochs=args.epochs, budget=args.budget,
-                              batch_size=args.batch_size, seed=args.seed,
-                              overrides=args.overrides + (["train.progress=false"] if args.no_progress else []),
-                              init=args.init is not None)
-        config.label_column, config.id_column = args.label_column, args.id_column
-        if args.uncertain_below is not None:
-            config.uncertain_below = args.uncertain_below
-            config.validate()
-        config.frozen_backbone, config.backbone_weights = args.backbone, args.weights
-        if args.out is None:
-            default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
-            # under torchrun every rank must name the same folder, so no de-duplicating suffix there
-            args.out = default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else fresh_run_folder(default)
-    if not args.no_report and not args.resume and config.train.budget_seconds:
-        config.train.after_seconds = report_seconds(len(data))  # the budget ends with the report written
-    check_data(config, data)
-    # read and checked now, so that weights of another backbone are refused before anything is written
-    init_state = initial_weights(args.init, config, data.sample_shape) if args.init is not None else None
-    with RunLock(args.out) if main_process else contextlib.nullcontext():
-        if main_process:
-            if args.resume:
-                _record_resume(args.out, changes, device)
-            else:
-                check_fresh(args.out)
-                (args.out / "config.json").write_text(config.to_json())
-        length = (f"time budget {config.train.budget_seconds:.0f} s (at most {config.train.epochs} epochs)"
-                  if config.train.budget_seconds else f"{config.train.epochs} epochs")
-        say(f"{config.method} on {data.name}: {len(data)} samples, K={config.n_clusters}, preset {config.preset}, "
-            f"{length}, run folder {args.out}")
-        if not args.resume:
-            for line in recipe_lines(config):
-                say(line)
-        _, result = fit_run(config, data, args.out, device, args.init, args.resume, started_at, init_state)
-        if main_process:
-            _save_curves(args.out)
-            if not args.no_report:
-                say(f"report: {write_report(args.out, data, device)}")
-    if main_process:
+        refuse_a_held_folder(args.out)  # before reading data; again under the lock
+        config, data = _new_config(args, device)
+        run = Run.start(config, data, args.out, device=device, init=args.init, started_at=started_at,
+                        report=not args.no_report)
+    result = run.fit()
+    if main_process():
         if result.metrics:
             print(metrics_line(result.metrics) + f"  ({time.monotonic() - started_at:.0f} s in all)")
-        print(f"wrote {args.out}/metrics.json, assignments.csv, log.csv, checkpoints/")
+        print(f"wrote {run.folder}/metrics.json, assignments.csv, log.csv, checkpoints/")
     return 0
+
+
+def _new_config(args: argparse.Namespace, device):
+    """The config and data of a new run from the arguments: the data read for its recipe (or preset, or
+    through a frozen backbone), the config resolved by ``build_config``, the default run folder named."""
+    from contraclust.presets import build_config, get_preset
+    from contraclust.report.html import report_seconds
+    from contraclust.training.run_folder import fresh_run_folder
+
+    if args.backbone is not None:
+        data, profile = _embedded(args, device)
+    elif args.preset in (None, "auto"):
+        data, profile = load_auto(args.data, args, device)
+    else:
+        data, profile = load(args.data, args, get_preset(args.preset).augment.size), None
+    config = build_config(args.method, args.preset, data=args.data, profile=profile, device=device,
+                          n_clusters=args.clusters, epochs=args.epochs, budget=args.budget,
+                          batch_size=args.batch_size, seed=args.seed,
+                          overrides=args.overrides + (["train.progress=false"] if args.no_progress else []),
+                          init=args.init is not None)
+    config.label_column, config.id_column = args.label_column, args.id_column
+    if args.uncertain_below is not None:
+        config.uncertain_below = args.uncertain_below
+    config.frozen_backbone, config.backbone_weights = args.backbone, args.weights
+    if not args.no_report and config.train.budget_seconds:
+        config.train.after_seconds = report_seconds(len(data))  # the budget ends with the report written
+    config.validate()
+    if args.out is None:
+        default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
+        # under torchrun every rank must name the same folder, so no de-duplicating suffix there
+        args.out = default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else fresh_run_folder(default)
+    return config, data
 
 
 def _embedded(args: argparse.Namespace, device):
@@ -169,57 +156,12 @@ def _embedded(args: argparse.Namespace, device):
     return data, DataProfile.of(data)
 
 
-def _resumed_config(args: argparse.Namespace):
-    """The run's stored config with what this command line asks to change, and those changes; any
-    change to what defines the run (K, method, seed, data, batch size, ``--set`` of such fields) is an
-    error listing them. ``--epochs`` may extend or shorten the run (it turns a time budget off)."""
-    import copy
+def _resume_changes(args: argparse.Namespace) -> dict:
+    """What this command line asks a resumed run to change (None: as it was)."""
+    from contraclust.training.budget import parse_duration
 
-    from contraclust.config import apply_overrides
-    from contraclust.errors import ContraclustError
-    from contraclust.training.run_folder import read_run_config, resume_changes
-
-    if args.init is not None:
-        raise ContraclustError("--init starts a new run from given weights; it cannot be combined with --resume")
-    stored = read_run_config(args.out)
-    requested = copy.deepcopy(stored)
-    for given, field in ((args.clusters, "n_clusters"), (args.method, "method"), (args.preset, "preset"),
-                         (args.data, "data"), (args.label_column, "label_column"), (args.id_column, "id_column")):
-        if given is not None:
-            setattr(requested, field, given)
-    for given, field in ((args.seed, "seed"), (args.batch_size, "batch_size")):
-        if given is not None:
-            setattr(requested.train, field, given)
-    if args.budget is not None:
-        from contraclust.training.budget import parse_duration
-
-        requested.train.budget_seconds = parse_duration(args.budget)
-    apply_overrides(requested, args.overrides)
-    if args.no_progress:
-        requested.train.progress = False
-    changes = resume_changes(stored, requested)
-    if args.epochs is not None:
-        changes["train.epochs"] = [stored.train.epochs, args.epochs]
-        if stored.train.budget_seconds:
-            changes["train.budget_seconds"] = [stored.train.budget_seconds, 0.0]
-        requested.train.epochs, requested.train.budget_seconds = args.epochs, 0.0
-    requested.validate()
-    return requested, changes
-
-
-def _record_resume(out: Path, changes: dict, device) -> None:
-    from contraclust.console import say
-    from contraclust.training.run_folder import record_resume
-
-    record_resume(out, changes, str(device))
-    if changes:
-        say("resuming with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items()))
-
-
-def _save_curves(out: Path) -> None:
-    try:
-        from contraclust.report.plots import plot_training_log
-
-        plot_training_log(out / "log.csv", out / "curves.png")
-    except ImportError:
-        pass
+    return {"n_clusters": args.clusters, "method": args.method, "preset": args.preset, "data": args.data,
+            "label_column": args.label_column, "id_column": args.id_column, "train.seed": args.seed,
+            "train.batch_size": args.batch_size, "train.epochs": args.epochs,
+            "train.budget_seconds": parse_duration(args.budget) if args.budget is not None else None,
+            "train.progress": False if args.no_progress else None}

@@ -1,7 +1,7 @@
 """``contraclust methods`` and ``contraclust presets`` (with ``--data``: what ``auto`` would choose)."""
 from __future__ import annotations
 
-from contraclust.cli.common import DATA_HELP, add_data_args, load_auto, recipe_lines
+from contraclust.cli.common import DATA_HELP, add_data_args, load_auto
 
 
 def add_parsers(sub) -> None:
@@ -35,6 +35,8 @@ def run_presets(args) -> int:
     device = resolve_device(args.device)
     data, profile = load_auto(args.data, args, device)
     config = build_config(None, None, data=args.data, profile=profile, device=device, n_clusters=args.clusters)
+    from contraclust.recipes.auto import recipe_lines
+
     for line in recipe_lines(config):
         print(line)
     t, m = config.train, config.model

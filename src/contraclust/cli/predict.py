@@ -33,7 +33,7 @@ def add_parsers(sub) -> None:
 
 
 def run_evaluate(args) -> int:
-    from contraclust.api import predict_checkpoint
+    from contraclust.training.inference import predict_checkpoint
     from contraclust.errors import DataError
     from contraclust.metrics import evaluate_clustering
 
@@ -47,9 +47,10 @@ def run_evaluate(args) -> int:
 
 
 def run_predict(args) -> int:
-    from contraclust.api import predict_checkpoint
+    from contraclust.training.inference import predict_checkpoint
     from contraclust.errors import ContraclustError
-    from contraclust.report.assignments import sort_into_folders, write_assignments
+    from contraclust.report.assignments import sort_into_folders
+    from contraclust.training.outputs import write_assignments
 
     output_file(args.output)
     target = args.copy_into or args.link_into

@@ -34,19 +34,24 @@ def add_parser(sub) -> None:
     cmd.add_argument("--seed", type=int, default=None, help="random seed (default 42)")
     cmd.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                      help="override a config field of the training, e.g. --set train.batch_size=128")
-    cmd.add_argument("--out", type=Path, default=Path("runs/suggest-k"), help="output folder (default runs/suggest-k)")
+    cmd.add_argument("--out", type=Path, default=None,
+                     help="output folder, a run folder of its own (default: runs/suggest-k, numbered when taken)")
     add_device_args(cmd)
 
 
 def run(args: argparse.Namespace) -> int:
     from contraclust.presets import build_config
+    from contraclust.run import refuse_a_held_folder
     from contraclust.selection.suggest import format_table, parse_k_range, suggest_k, write_outputs
+    from contraclust.training.run_folder import fresh_run_folder
     from contraclust.training.budget import parse_duration
     from contraclust.training.device import resolve_device
 
     if args.budget is not None:
         parse_duration(args.budget)
     parse_k_range(args.k_range)  # a bad range is refused before the data is read
+    out = args.out or fresh_run_folder(Path("runs") / "suggest-k")
+    refuse_a_held_folder(out)
     device = resolve_device(args.device)
     data, profile = load_auto(args.data, args, device)
     ks = parse_k_range(args.k_range, len(data))
@@ -54,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
                           epochs=args.epochs, budget=args.budget, seed=args.seed,
                           overrides=args.overrides + (["train.progress=false"] if args.no_progress else []))
     result = suggest_k(data, ks, config, device, args.heads_per_k, getattr(args, "started_at", None),
-                       not args.no_progress)
-    written = write_outputs(result, args.out)
+                       not args.no_progress, folder=out)
+    written = write_outputs(result, out)
     train = result.train
     print(f"trained {train['epochs']} epochs of instance contrast and {train['c3_epochs']} of cross-instance "
           f"contrast, then {train['head_epochs']} epochs of {train['replicas']} heads per K on {train['views']} "

@@ -21,9 +21,8 @@ import numpy as np
 import torch
 
 from contraclust.data.dataset import ImageSet
-from contraclust.data.readers import (
-    IMAGE_SUFFIXES, _list_image_folder, decode_image_files, is_cifar_folder, read_cifar,
-)
+from contraclust.data.images import IMAGE_SUFFIXES, decode_image_files, list_image_folder
+from contraclust.data.readers import is_cifar_folder, read_cifar
 from contraclust.data.subset import stratified_indices
 from contraclust.errors import DataError
 
@@ -83,7 +82,7 @@ def read_cifar_benchmark(path: Path, size: int | None = None, limit: int | None 
         data.class_names = data.class_names or [str(c) for c in range(int(data.labels.max()) + 1)]
         return BenchmarkData(_subset_set(data, limit, seed))
     if expected == "cifar10" and (path / "train").is_dir() and (path / "test").is_dir():
-        files, labels, classes = _list_image_folder(path)
+        files, labels, classes = list_image_folder(path)
         if len(classes) != 10:
             raise DataError(f"{path}: found {len(classes)} class folders under train/ and test/, CIFAR-10 has 10; "
                             f"expected {layout}")

@@ -29,6 +29,7 @@ import torch
 
 from contraclust.console import progress_bar, say
 from contraclust.data.dataset import ImageSet
+from contraclust.data.images import decode_image, list_image_folder, looks_grey
 from contraclust.errors import DataError
 
 PACK_SUFFIX = ".ccpack"
@@ -51,8 +52,6 @@ def _file_digest(files: list[Path]) -> str:
 def _decode_chunk(job: tuple[list[str], int, int, int]) -> tuple[np.ndarray | list[bytes], np.ndarray]:
     """For one chunk of files (in a worker process): the (n, C, S, S) uint8 images, or with a JPEG
     ``quality`` above 0 the resized images encoded as JPEG, and the files' larger sides before resizing."""
-    from contraclust.data.readers import decode_image
-
     files, size, channels, quality = job
     mode = "L" if channels == 1 else "RGB"
     images = np.empty((len(files), size, size, channels), np.uint8)
@@ -77,8 +76,6 @@ def _encode_jpeg(image: np.ndarray, quality: int) -> bytes:
 
 def _guess_channels(files: list[Path]) -> int:
     """1 when the first 64 files all look grey, else 3."""
-    from contraclust.data.readers import decode_image, looks_grey
-
     return 1 if all(looks_grey(decode_image(file, "RGB")[0]) for file in files[:64]) else 3
 
 
@@ -95,8 +92,6 @@ def pack_folder(source: str | Path, output: str | Path, size: int, channels: int
     folder) as raw pixels or, with ``image_format="jpeg"``, JPEG bytes of that ``quality``; resumes a
     pack of the same files left unfinished. ``stop_after``: stop once that many rows are packed (tests
     simulate a killed packing with it)."""
-    from contraclust.data.readers import _list_image_folder
-
     source, output = Path(source), Path(output)
     if output.suffix != PACK_SUFFIX:
         raise DataError(f"--output {output} must end in {PACK_SUFFIX}")
@@ -106,7 +101,7 @@ def pack_folder(source: str | Path, output: str | Path, size: int, channels: int
         raise DataError(f"--channels must be 1 or 3, got {channels}")
     if image_format not in ("raw", "jpeg") or not 1 <= quality <= 100:
         raise DataError(f"--format must be raw or jpeg and --quality 1..100, got {image_format!r}, {quality}")
-    files, labels, classes = _list_image_folder(source)
+    files, labels, classes = list_image_folder(source)
     digest = _file_digest(files)
     meta_path = output / "meta.json"
     meta = _resume_meta(output, digest, size, channels, image_format) if meta_path.exists() else None
@@ -287,6 +282,13 @@ class JpegImages:
         batch = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
         return batch[0] if single else batch
 
+    def digest(self) -> str:
+        """A cheap fingerprint: every offset, and the bytes of up to 4,096 images spread over the pack."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.offsets).tobytes())
+        for row in np.unique(np.linspace(0, len(self) - 1, min(len(self), 4096)).astype(np.int64)):
+            digest.update(self._bytes(int(row)))
+        return "jpeg:" + digest.hexdigest()
+
     def _bytes(self, row: int) -> bytes:
         return self.blob[int(self.offsets[row]): int(self.offsets[row + 1])].tobytes()
 
@@ -348,7 +350,7 @@ def _probe_gpu_decoder(device: torch.device):
         raw = torch.frombuffer(bytearray(encoded.getvalue()), dtype=torch.uint8)
         on_gpu = decoder.decode_jpeg([raw], mode=decoder.ImageReadMode.RGB, device=device)[0].cpu()
         with Image.open(io.BytesIO(encoded.getvalue())) as image:
-            expected = torch.from_numpy(np.asarray(image.convert("RGB"))).permute(2, 0, 1)
+            expected = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
         if on_gpu.shape != expected.shape or (on_gpu.int() - expected.int()).abs().max() > 8:
             return None
         return decoder

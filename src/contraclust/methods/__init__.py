@@ -8,6 +8,7 @@ from contraclust.methods.c3 import C3
 from contraclust.methods.cc import CC
 from contraclust.methods.clc import CLC
 from contraclust.methods.drc import DRC
+from contraclust.models import build_backbone
 
 METHODS: dict[str, type[ClusteringMethod]] = {
     CC.name: CC,
@@ -31,4 +32,10 @@ def method_options_class(name: str) -> type[MethodOptions]:
     return get_method(name).Options
 
 
-__all__ = ["METHODS", "ClusteringMethod", "MethodOptions", "get_method", "method_options_class"]
+def build_method(config, sample_shape: tuple[int, ...]) -> ClusteringMethod:
+    """``config.method`` (a RunConfig's) with its backbone for samples of ``sample_shape``."""
+    backbone = build_backbone(config.model, sample_shape)
+    return get_method(config.method)(backbone, config.n_clusters, config.method_options, config.model)
+
+
+__all__ = ["METHODS", "ClusteringMethod", "MethodOptions", "build_method", "get_method", "method_options_class"]

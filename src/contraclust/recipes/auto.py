@@ -250,3 +250,15 @@ def _power_of_two_at_least(n: int) -> int:
 
 def _power_of_two_at_most(n: int) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(1, n)))))
+
+
+def recipe_lines(config) -> list[str]:
+    """The ``auto`` recipe's choices, one line each with its reason."""
+    if not config.recipe:
+        return []
+    data, device = config.recipe["data"], config.recipe["device"]
+    what = (f"{data['n_samples']} {'grey' if data['channels'] == 1 else 'colour'} {data['size']} px images"
+            if data["is_image"] else f"{data['n_samples']} vectors of {data['dim']} features")
+    lines = [f"auto recipe for {data['name']} ({what}) on {device['description']}:"]
+    lines += [f"  {field}: {reason}" for field, reason in config.recipe["reasons"].items()]
+    return lines

@@ -1,7 +1,7 @@
-"""Where each sample went: the assignments CSV, and image folders sorted into one folder per cluster."""
+"""Image folders sorted into one folder per cluster (``predict --copy-into``); the assignments CSV itself is
+written by ``training/outputs.py``."""
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 from pathlib import Path
@@ -10,36 +10,7 @@ import numpy as np
 
 from contraclust.errors import ContraclustError, DataError
 
-TOP_K = 3
 UNCERTAIN = "uncertain"
-
-
-def write_assignments(path: Path, clusters: np.ndarray, probabilities: np.ndarray,
-                      labels: np.ndarray | None = None, paths: list[str] | None = None,
-                      ids: list[str] | None = None, uncertain_below: float = 0.5) -> int:
-    """One row per sample: ``index``, ``id`` (from a table's id column), ``path`` (when read from files),
-    ``cluster``, ``confidence``, ``uncertain`` (1 when the confidence is below ``uncertain_below``), the
-    next most likely clusters with their probabilities (``cluster_2``, ``probability_2``, ...),
-    ``label``. Returns the number of uncertain samples."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    top = min(TOP_K, probabilities.shape[1])
-    order = np.argsort(-probabilities, axis=1)[:, :top]
-    header = ["index"] + (["id"] if ids else []) + (["path"] if paths else []) + ["cluster", "confidence", "uncertain"]
-    header += [f"{name}_{rank}" for rank in range(2, top + 1) for name in ("cluster", "probability")]
-    header += ["label"] if labels is not None else []
-    confidence = probabilities.max(axis=1)
-    uncertain = confidence < uncertain_below
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for i, cluster in enumerate(clusters):
-            row = [i] + ([ids[i]] if ids else []) + ([paths[i]] if paths else [])
-            row += [int(cluster), f"{confidence[i]:.6f}", int(uncertain[i])]
-            for rank in range(1, top):
-                row += [int(order[i, rank]), f"{probabilities[i, order[i, rank]]:.6f}"]
-            writer.writerow(row + ([int(labels[i])] if labels is not None else []))
-    return int(uncertain.sum())
 
 
 def cluster_folder_name(cluster: int, n_clusters: int) -> str:

@@ -20,6 +20,7 @@ from contraclust.data import Samples, load_data
 from contraclust.report import figures
 from contraclust.report.plots import plot_training_log
 from contraclust.training.checkpoint import load_checkpoint
+from contraclust.training.inference import model_from_state, predict_and_embed
 
 THUMBNAIL_SIDE = 64
 MAP_SIZE = (640, 480)
@@ -67,8 +68,6 @@ def write_report(run_dir: str | Path, data: Samples | None = None, device: str |
                  gallery: int = 12, map_points: int = 1500) -> Path:
     """Write ``RUN_DIR/report.html`` and ``RUN_DIR/report/`` for the run's newest checkpoint applied to
     ``data`` (default: the run's own data). Returns the HTML file's path."""
-    from contraclust.api import model_from_state, predict_and_embed
-
     run_dir = Path(run_dir)
     state = load_checkpoint(run_dir)
     config = config_from_dict(state["config"])

@@ -40,9 +40,8 @@ def reproduce(method: str, dataset: str, data_path: str | Path, out_dir: str | P
     """Run one reproduction into ``out_dir`` (the training run goes to ``out_dir/run``) and return its
     report, also written as ``reproduce.json`` and ``reproduce.md``."""
     from contraclust.presets import build_config
+    from contraclust.run import Run
     from contraclust.training.device import resolve_device
-    from contraclust.training.stages import fit_run
-    from contraclust.training.trainer import check_data
 
     started_at = time.monotonic() if started_at is None else started_at
     if dataset not in BENCHMARKS:
@@ -65,13 +64,17 @@ def reproduce(method: str, dataset: str, data_path: str | Path, out_dir: str | P
     if checkpoint is not None:
         report["measured"] = _evaluate_checkpoint(checkpoint, data, device)
     else:
-        check_data(config, data)
+        folder = out_dir / RUN_FOLDER
+        if resume:
+            run = Run.resume(folder, lambda stored: data, requested=config, device=run_device, started_at=started_at,
+                             instance_data=extra)
+        else:
+            run = Run.start(config, data, folder, device=run_device, started_at=started_at, instance_data=extra)
         say(f"reproduce: {method} on {dataset} ({len(data)} images{', stratified --limit' if limit else ''}), "
             f"preset {config.preset}, " + (f"{config.train.epochs} epochs" if not config.train.budget_seconds
                                            else f"budget {config.train.budget_seconds:.0f} s"))
-        trainer, result = fit_run(config, data, out_dir / RUN_FOLDER, run_device, resume=resume,
-                                  started_at=started_at, instance_data=extra)
-        report["measured"] = _measured(trainer, result)
+        result = run.fit()
+        report["measured"] = _measured(run.trainer, result)
     report["wall_seconds"] = round(time.monotonic() - started_at, 1)
     report["papers"] = _paper_rows(method, dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,7 @@ def _measured(trainer, result) -> dict[str, Any]:
 
 def _evaluate_checkpoint(checkpoint: str | Path, data, device) -> dict[str, Any]:
     """A trained model scored on the benchmark: that one epoch is both last and best."""
-    from contraclust.api import predict_checkpoint
+    from contraclust.training.inference import predict_checkpoint
     from contraclust.training.checkpoint import load_checkpoint
 
     epoch = int(load_checkpoint(checkpoint).get("epoch", 0))

@@ -37,10 +37,10 @@ class InstanceContrast(ClusteringMethod):
     summary = "CC's instance-level contrast alone (suggest-k's representation stage)"
     Options = CCOptions
 
-    def __init__(self, backbone, options: CCOptions, model_cfg):
+    def __init__(self, backbone, options: CCOptions, model_cfg, zeta: float | None = None):
         super().__init__(backbone, 1, options, model_cfg)
         self.instance_head = InstanceHead(backbone.out_dim, model_cfg.feature_dim, model_cfg.head_hidden)
-        self.zeta: float | None = None
+        self.zeta = zeta
 
     def forward(self, view_a, view_b):
         h_a, h_b = self.encode_pair(view_a, view_b)

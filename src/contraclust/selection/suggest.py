@@ -38,6 +38,7 @@ from contraclust.methods.cc import CCOptions
 from contraclust.metrics import evaluate_clustering
 from contraclust.models import build_backbone
 from contraclust.recipes.auto import c3_stage
+from contraclust.run import Run, Stage
 from contraclust.selection.multi_k import (FeatureBank, InstanceContrast, MultiKHeads, build_feature_bank,
                                             train_heads)
 
@@ -90,11 +91,11 @@ BANK_VIEWS = 8
 
 
 def suggest_k(data: Samples, ks: list[int], config: RunConfig, device, replicas: int = 2,
-              started_at: float | None = None, progress: bool = True, head_epochs: int = HEAD_EPOCHS) -> SuggestKResult:
-    """Train ``config``'s backbone (its model, views and schedule) with CC's instance loss, then heads for
-    every K in ``ks`` on its frozen features (``multi_k``), measure the signals per K and rank them."""
-    from contraclust.training.trainer import Trainer
-
+              started_at: float | None = None, progress: bool = True, head_epochs: int = HEAD_EPOCHS,
+              folder: Path | None = None) -> SuggestKResult:
+    """Train ``config``'s backbone (its model, views and schedule) with CC's instance loss, then with C3's
+    cross-instance loss, as the two stages of one Run (in ``folder``, which it holds, when given), then heads
+    for every K in ``ks`` on its frozen features (``multi_k``), measure the signals per K and rank them."""
     if replicas < 2:
         raise ConfigError("suggest-k needs at least 2 heads per K (their agreement is the stability signal)")
     began = time.monotonic() if started_at is None else started_at  # both training stages count from here
@@ -105,23 +106,28 @@ def suggest_k(data: Samples, ks: list[int], config: RunConfig, device, replicas:
     config.train.eval_every = 0
     budget = config.train.budget_seconds
     config.train.after_seconds = (C3_SHARE + HEAD_SHARE) * budget
-    method = InstanceContrast(build_backbone(config.model, data.sample_shape), config.method_options, config.model)
-    say(f"suggest-k: a backbone trained by instance contrast, then C3's cross-instance contrast, then {replicas} "
-        f"cluster heads for each K in {ks[0]}..{ks[-1]} ({len(ks)} values) on its frozen features")
-    result = Trainer(config, data, None, device, started_at=began, method=method).fit()
-    method.zeta = C3Options().zeta
     c3_config = copy.deepcopy(config)
     c3_stage(c3_config)
     c3_config.train.after_seconds = HEAD_SHARE * budget
     if not budget:
         c3_config.train.epochs = max(1, config.train.epochs // 5)
-    trainer = Trainer(c3_config, data, None, device, started_at=began, method=method)
-    c3_result = trainer.fit()
+
+    def network(zeta: float | None = None):
+        return lambda: InstanceContrast(build_backbone(config.model, data.sample_shape), config.method_options,
+                                        config.model, zeta)
+
+    say(f"suggest-k: a backbone trained by instance contrast, then C3's cross-instance contrast, then {replicas} "
+        f"cluster heads for each K in {ks[0]}..{ks[-1]} ({len(ks)} values) on its frozen features")
+    stages = [Stage("instance contrast", config, None, network()),
+              Stage("cross-instance contrast", c3_config, None, network(C3Options().zeta))]
+    run = Run.start(config, data, folder, device=device, started_at=began, stages=stages, announce=False)
+    run.fit()
+    trainer = run.trainer
     bank = build_feature_bank(trainer, BANK_VIEWS, progress)
     heads = MultiKHeads(bank.clean.shape[1], ks, replicas, config.model.head_hidden)
     deadline = began + budget - MEASURE_SECONDS if budget else None
-    epochs = train_heads(heads, bank, config.method_options, max(config.train.batch_size, 256), head_epochs,
-                         deadline, config.train.seed, progress)
+    head_epochs_run = train_heads(heads, bank, config.method_options, max(config.train.batch_size, 256), head_epochs,
+                                  deadline, config.train.seed, progress)
     signals = measure_signals(heads, bank, data.labels)
     scores = {k: signals[k]["stability"] * signals[k]["view_agreement"] * max(signals[k]["silhouette"], 0.0)
               for k in ks}
@@ -133,7 +139,7 @@ def suggest_k(data: Samples, ks: list[int], config: RunConfig, device, replicas:
               f"their cluster across two views, and the silhouette of its clusters on the learned features is "
               f"{signals[best]['silhouette']:.3f} (score {scores[best]:.3f}; next K={runner}, {scores[runner]:.3f})")
     return SuggestKResult(ks, signals, scores, ranking, best, reason, data.labels is not None,
-                          {"epochs": result.epochs, "c3_epochs": c3_result.epochs, "head_epochs": epochs,
+                          {"epochs": run.stage_epochs[0], "c3_epochs": run.stage_epochs[1], "head_epochs": head_epochs_run,
                            "wall_seconds": round(time.monotonic() - began, 1),
                            "replicas": replicas, "views": len(bank.views)})
 

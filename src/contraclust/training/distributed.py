@@ -6,11 +6,16 @@ keeps gradients, so every loss sees all negatives.
 """
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
+
+from contraclust.console import say
+from contraclust.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -127,3 +132,44 @@ def broadcast_object(obj):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+# DDP's switch for not broadcasting buffers at every forward (torch 2.13 renamed it; older torch knows the old name)
+_NO_FORWARD_BUFFER_SYNC = ({"forward_sync_buffers": False}
+                           if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel).parameters
+                           else {"broadcast_buffers": False})
+
+
+def check_distributed(config, context: DistContext, device: torch.device) -> None:
+    """What a run over several processes needs: a global batch that splits evenly into equal batches on
+    every rank (the gather of outputs takes the same rows from each), and SyncBatchNorm only on GPUs."""
+    if not context.enabled:
+        return
+    train = config.train
+    if train.batch_size % context.world_size:
+        raise ConfigError(f"batch size {train.batch_size} must divide by the {context.world_size} processes")
+    if not train.drop_last:
+        raise ConfigError(f"train.drop_last=false is not possible with {context.world_size} processes: the last "
+                          f"batch of an epoch would split unevenly over them; keep drop_last=true")
+    if train.sync_batchnorm and device.type != "cuda":
+        raise ConfigError("train.sync_batchnorm needs CUDA devices (PyTorch's SyncBatchNorm runs on GPUs only); "
+                          "drop it on the CPU")
+
+
+def wrap_model(method: nn.Module, context: DistContext, device: torch.device, train) -> tuple[nn.Module, ...]:
+    """(the method, SyncBatchNorm'd with ``train.sync_batchnorm`` over several processes; the model the steps
+    call: it, or DDP around it; what the forward runs: that, compiled on CUDA with ``train.compile``)."""
+    sync_batchnorm = context.enabled and train.sync_batchnorm
+    if sync_batchnorm:
+        method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
+    model: nn.Module = method
+    if context.enabled:
+        # Buffers (BatchNorm's running statistics) are not broadcast at every forward: only evaluation reads
+        # them, and the trainer's ``predict`` takes rank 0's first. The others (CLC's queue, CC's head losses,
+        # the cluster prior) are computed from the gathered global batch, hence equal on every rank.
+        ids = [device.index] if device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(method, device_ids=ids, **_NO_FORWARD_BUFFER_SYNC)
+    on_cuda = device.type == "cuda"
+    if train.compile and on_cuda and sync_batchnorm and context.is_main:
+        say("train.compile is off for the model: SyncBatchNorm's collectives do not compile")
+    return method, model, torch.compile(model) if train.compile and on_cuda and not sync_batchnorm else model

@@ -1,5 +1,6 @@
 """Inference with a trained method: cluster probabilities and embeddings of un-augmented samples, in
-batches, under the run's precision and memory format (and split over processes when distributed).
+batches, under the run's precision and memory format (and split over processes when distributed); and
+a trained method from a checkpoint, for the faces (predict, evaluate, the report, the estimator).
 
 Batches arrive as ``(first row, samples on the device)``: slices of a tensor (``tensor_batches``), or
 a streamed source's batches gathered on its background thread (the trainer's), so that a set too
@@ -9,12 +10,19 @@ device, and the method's read-out of the whole set (CLC's Sinkhorn-Knopp over al
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 import torch
 
-from contraclust.methods import ClusteringMethod
+from contraclust.augment import build_augmenter
+from contraclust.config import RunConfig, config_from_dict
+from contraclust.data import Samples
+from contraclust.errors import ConfigError, DataError
+from contraclust.methods import ClusteringMethod, build_method
+from contraclust.training.checkpoint import load_checkpoint
+from contraclust.training.device import autocast_context, autocast_dtype, resolve_device
 from contraclust.training.distributed import DistContext, gather_objects
 
 
@@ -78,3 +86,59 @@ def embed_samples(method: ClusteringMethod, augment, samples: torch.Tensor, batc
 def _device_of(method: ClusteringMethod) -> torch.device:
     """Where the method's weights are (the samples may be in host memory when streamed)."""
     return next(method.parameters()).device
+
+
+def load_model(checkpoint: str | Path, sample_shape: tuple[int, ...]) -> tuple[torch.nn.Module, RunConfig]:
+    """A trained method and its config from a checkpoint file or run folder."""
+    state = load_checkpoint(checkpoint)
+    config = config_from_dict(state["config"])
+    return model_from_state(state, config, sample_shape, checkpoint), config
+
+
+def model_from_state(state: dict, config: RunConfig, sample_shape: tuple[int, ...], source) -> torch.nn.Module:
+    """The method of ``config`` for samples of ``sample_shape``, with the weights in checkpoint ``state``."""
+    try:
+        method = build_method(config, sample_shape)
+        method.load_state_dict(state["model"])
+    except (RuntimeError, ConfigError) as exc:
+        raise DataError(f"the data's sample shape {sample_shape} does not fit the model in {source} "
+                        f"({str(exc).splitlines()[0][:120]})") from None
+    return method
+
+
+def predict_and_embed(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None):
+    """(labels, probabilities, embeddings) of ``data`` under the run's read-out, precision and format."""
+    labels, probabilities = predict_data(method, config, data, device)
+    return labels, probabilities, embed_data(method, config, data, device)
+
+
+def _inference_setup(method: torch.nn.Module, config: RunConfig, data: Samples, device: torch.device):
+    """The method on ``device`` in the run's memory format, and the run's autocast."""
+    channels_last = config.train.channels_last and data.is_image
+    method.to(device, memory_format=torch.channels_last) if channels_last else method.to(device)
+    dtype = autocast_dtype(config.train.precision, device)
+    return method, channels_last, lambda: autocast_context(dtype, device)
+
+
+def predict_data(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None):
+    """Probabilities under the same precision and memory format as the run's own evaluations."""
+    dev = resolve_device(device)
+    method, channels_last, autocast = _inference_setup(method, config, data, dev)
+    augment = build_augmenter(config.augment, data.is_image)
+    return predict_probabilities(method, augment, data.tensor, config.train.eval_batch_size, autocast,
+                                 channels_last)
+
+
+def embed_data(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None) -> np.ndarray:
+    """(N, D) embeddings under the same precision and memory format as the run's own evaluations."""
+    dev = resolve_device(device)
+    method, channels_last, autocast = _inference_setup(method, config, data, dev)
+    return embed_samples(method, build_augmenter(config.augment, data.is_image), data.tensor,
+                         config.train.eval_batch_size, autocast, channels_last)
+
+
+def predict_checkpoint(checkpoint: str | Path, data: Samples, device: str | None = "auto"):
+    """(labels, probabilities, config) of ``data`` under the model in ``checkpoint``."""
+    method, config = load_model(checkpoint, data.sample_shape)
+    labels, probabilities = predict_data(method, config, data, device)
+    return labels, probabilities, config

@@ -18,6 +18,8 @@ import contextlib
 import torch
 from torch import nn
 
+from contraclust.augment import build_augmenter
+
 ACTIVATION_MARGIN = 1.5  # backward's transient gradients and workspaces, on top of the saved activations
 
 
@@ -50,6 +52,20 @@ def model_state_bytes(method: nn.Module) -> int:
 def step_bytes(method: nn.Module, per_sample: float, local_batch: int) -> int:
     """What a training step of ``local_batch`` samples needs on the device, besides the data."""
     return int(ACTIVATION_MARGIN * per_sample * local_batch + model_state_bytes(method))
+
+
+def measure_step_bytes(method: nn.Module, augment_config, samples: torch.Tensor, is_image: bool,
+                       device: torch.device, local_batch: int, autocast=contextlib.nullcontext,
+                       channels_last: bool = False) -> int:
+    """``step_bytes`` for ``local_batch`` samples, measured on two views of the first two ``samples``
+    (made with a generator of its own, so that the run's random streams are untouched)."""
+    probe = samples[: min(2, len(samples))].to(device)
+    augment = build_augmenter(augment_config, is_image, probe, device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    views = [augment(probe, generator) for _ in range(2)]
+    if channels_last:
+        views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+    return step_bytes(method, activation_bytes_per_sample(method, *views, autocast), local_batch)
 
 
 def largest_batch(per_sample: float, state_bytes: int, device_bytes: float, data_bytes: float = 0.0,

@@ -30,7 +30,7 @@ RUN_FILES = ("config.json", "log.csv", "metrics.json", "assignments.csv", "check
 RESUME_RECORD = "resumes.jsonl"
 # What a resume may change: how long the run goes on and how it reports, never what it computes.
 SAFE_ON_RESUME = ("train.epochs", "train.progress", "train.log_every", "train.eval_batch_size",
-                  "train.checkpoint_every")
+                  "train.checkpoint_every", "train.after_seconds")
 
 
 def holds_run(folder: Path) -> bool:
@@ -207,12 +207,30 @@ def resume_changes(stored: RunConfig, requested: RunConfig) -> dict[str, list[An
     ``SAFE_ON_RESUME``) is an error that lists them."""
     old, new = flatten(stored), flatten(requested)
     changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+    if old.get("method") != new.get("method"):  # another method's options are not changes of this one's
+        changed = {k: v for k, v in changed.items() if not k.startswith("method.")}
     unsafe = {k: v for k, v in changed.items() if k not in SAFE_ON_RESUME}
     if unsafe:
         listed = ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in unsafe.items())
         raise ConfigError(f"--resume cannot change what defines the run: {listed}; start a new run in another "
                           f"folder instead")
     return changed
+
+
+def recorded_changes(folder: Path) -> dict[str, Any]:
+    """Field -> the value the latest recorded resume (``resumes.jsonl``) changed it to."""
+    found: dict[str, Any] = {}
+    try:
+        lines = (folder / RESUME_RECORD).read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            found.update({field: new for field, (_, new) in entry.get("changes", {}).items()})
+        except (ValueError, TypeError, AttributeError):
+            continue  # a torn line of a killed write
+    return found
 
 
 def record_resume(folder: Path, changes: dict[str, list[Any]], device: str) -> None:

@@ -1,4 +1,5 @@
-"""The learning-rate schedule: linear warm-up, then constant or cosine decay to ``lr * min_lr_ratio``.
+"""The optimiser and its learning-rate schedule: linear warm-up, then constant or cosine decay to
+``lr * min_lr_ratio``.
 
 A time budget sets a run's length after its first steps, and may shorten it later (``refit``). The cosine then continues from
 where it stands to its floor over the steps that remain, so the learning rate never jumps and the
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+
+import torch
+
+from contraclust.errors import ConfigError
 
 
 @dataclass
@@ -47,3 +52,16 @@ class LearningRateSchedule:
 
     def state(self) -> dict:
         return asdict(self)
+
+
+def build_optimizer(optim, params, device: torch.device) -> torch.optim.Optimizer:
+    """``optim`` (an OptimConfig): Adam, AdamW or SGD (Nesterov), fused on CUDA."""
+    fused = {"fused": True} if device.type == "cuda" else {}
+    if optim.name == "adam":
+        return torch.optim.Adam(params, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay, **fused)
+    if optim.name == "adamw":
+        return torch.optim.AdamW(params, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay, **fused)
+    if optim.name == "sgd":
+        return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay,
+                               nesterov=True, **fused)
+    raise ConfigError(f"optim.name must be adam, adamw or sgd, got {optim.name!r}")

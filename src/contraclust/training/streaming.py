@@ -18,7 +18,7 @@ import collections
 import os
 import queue
 import threading
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -187,5 +187,37 @@ class StreamingSource:
                 pass
 
 
-def make_source(samples: torch.Tensor, device: torch.device, placement: str) -> ResidentSource | StreamingSource:
+Source = ResidentSource | StreamingSource
+
+
+def make_source(samples: torch.Tensor, device: torch.device, placement: str) -> Source:
     return ResidentSource(samples, device) if placement == "resident" else StreamingSource(samples, device)
+
+
+def place_data(samples: torch.Tensor, extra: torch.Tensor | None, device: torch.device, train,
+               step_bytes: Callable[[], int]) -> tuple[Source, Source | None, str]:
+    """The sources of the samples (and of the extra instance-only samples), resident or streamed by
+    ``train.data_placement`` / ``train.data_memory_limit_mb`` or, with neither, by what fits beside what
+    a training step needs (``step_bytes``, measured only then); and the choice in words."""
+    nbytes = samples.nbytes + (extra.nbytes if extra is not None else 0)
+    measured = train.data_placement == "auto" and not train.data_memory_limit_mb
+    placement, reason = choose_placement(nbytes, device, train.data_placement, train.data_memory_limit_mb,
+                                         step_bytes() if measured else 0)
+    how = ("one index per batch" if placement == "resident" else
+           "batches gathered by a background thread" + (", pinned and copied asynchronously"
+                                                         if device.type == "cuda" else ""))
+    return (make_source(samples, device, placement),
+            make_source(extra, device, placement) if extra is not None else None,
+            f"data: {placement} ({how}): {reason}")
+
+
+def row_sets(source: Source, *per_step: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per step an (m, b) tensor of the rows to gather (a batch, and its partners when given) as
+    ``source`` takes them: moved to the host at once for a streamed set (one copy per epoch; its
+    background thread gathers from host memory), left on the device for a resident one."""
+    sets = [torch.stack(rows) for rows in zip(*per_step)]
+    if source.placement != "streaming" or not sets:
+        return sets
+    if len({s.shape for s in sets}) == 1:
+        return list(torch.stack(sets).cpu().unbind())
+    return [s.cpu() for s in sets]  # a short last batch (drop_last off)

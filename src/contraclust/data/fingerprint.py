@@ -1,0 +1,59 @@
+"""A fingerprint of a data set: what a resumed run checks so that it never goes on training on other data.
+
+It holds the number of samples, their shape and kind, and a digest of the samples themselves (their
+bytes, or for sets above 512 MB of 4,096 rows spread over the set, which is cheap and still changes when
+files are added, removed or replaced), of their labels, and for files read from disk of their paths.
+``differences`` names what changed, in words.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import torch
+
+from contraclust.data.dataset import Samples
+
+FULL_DIGEST_BYTES = 512 * 2 ** 20
+SAMPLED_ROWS = 4096
+
+
+def _sample_digest(samples) -> str:
+    if hasattr(samples, "digest"):  # a JPEG pack: its offsets and some of its bytes, nothing decoded
+        return samples.digest()
+    digest = hashlib.sha256()
+    n = len(samples)
+    if isinstance(samples, torch.Tensor) and samples.nbytes <= FULL_DIGEST_BYTES:
+        digest.update(samples.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+    rows = np.unique(np.linspace(0, n - 1, min(n, SAMPLED_ROWS)).astype(np.int64))
+    chunk = samples[torch.from_numpy(rows)] if isinstance(samples, torch.Tensor) else samples[rows]
+    digest.update(np.ascontiguousarray(torch.as_tensor(chunk).cpu().numpy()).tobytes())
+    return "sampled:" + digest.hexdigest()
+
+
+def fingerprint(data: Samples) -> dict[str, Any]:
+    """The data's fingerprint, as plain data (it goes into checkpoints)."""
+    labels = hashlib.sha256(np.ascontiguousarray(data.labels).tobytes()).hexdigest() if data.labels is not None else None
+    paths = getattr(data, "paths", None) or []
+    return {"n": len(data), "shape": list(data.sample_shape), "kind": "images" if data.is_image else "vectors",
+            "samples": _sample_digest(data.tensor), "labels": labels,
+            "paths": hashlib.sha256("\n".join(paths).encode("utf-8", "surrogateescape")).hexdigest() if paths else None}
+
+
+def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between the fingerprint a run trained on and the data's now, in words (empty: the same)."""
+    if stored["n"] != current["n"]:
+        return [f"it had {stored['n']} samples and now has {current['n']}"]
+    if stored["kind"] != current["kind"] or stored["shape"] != current["shape"]:
+        return [f"its samples were {stored['kind']} of shape {tuple(stored['shape'])} and are now {current['kind']} "
+                f"of shape {tuple(current['shape'])}"]
+    found = []
+    if stored.get("paths") != current.get("paths"):
+        found.append("its files are other files (names or order)")
+    if stored["samples"] != current["samples"]:
+        found.append("the content of its samples changed")
+    if stored.get("labels") != current.get("labels"):
+        found.append("its labels changed")
+    return found

@@ -1,0 +1,300 @@
+"""A run: one training in one folder, and the one way every face (the CLI, the API, ``reproduce``,
+``suggest-k``) trains and continues.
+
+A :class:`Run` owns its folder: it holds the folder's lock for its life (rank 0 under torchrun),
+refuses a folder that holds another run, writes ``config.json``, trains its stages in order (C3 without
+initial weights: a CC stage in ``cc-stage/``, then C3; ``presets.cc_stage_config`` builds it), counts a
+time budget from its start across the stages, and ends with the trainer's ``metrics.json`` and
+``assignments.csv``, ``curves.png`` and the report. A run without a folder trains in memory.
+
+``Run.resume(folder, ...)`` is the only way to continue one, and it trusts nothing it can check:
+- the newest checkpoint holds its own config, which is the run's: ``config.json`` must agree with it
+  (``config.json`` of the folder against the C3 checkpoint, its CC stage's config against a CC stage
+  checkpoint), but for fields that a recorded resume (``resumes.jsonl``) changed to that value; any
+  other difference means the file was edited, or the checkpoint comes from another run, and is refused
+  naming the fields;
+- the changes asked for may touch only what does not define the run (``run_folder.SAFE_ON_RESUME``;
+  ``train.epochs`` also turns a time budget off, as ``--epochs`` does);
+- the data must be the data it trained on: the checkpoint's fingerprint of it (count, shape, a digest
+  of the samples, the labels and the file paths) against the data's now, refused naming what changed.
+  New data on purpose is a new run started from this one's weights (``--init``).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from contraclust.config import RunConfig, apply_overrides, config_from_dict
+from contraclust.console import say
+from contraclust.data import Samples
+from contraclust.data.fingerprint import differences, fingerprint
+from contraclust.errors import CheckpointError, ConfigError, ContraclustError
+from contraclust.methods import ClusteringMethod, get_method
+from contraclust.presets import cc_stage_config
+from contraclust.recipes.auto import recipe_lines
+from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
+from contraclust.training.device import resolve_device
+from contraclust.training.run_folder import (
+    RunLock, check_fresh, flatten, read_run_config, record_resume, recorded_changes, resume_changes,
+)
+from contraclust.training.trainer import Trainer, TrainResult, check_data, initial_weights
+
+CC_STAGE_FOLDER = "cc-stage"
+
+
+@dataclass
+class Stage:
+    """One trainer's part of a run: its name (in messages), its config, its folder (relative to the run's;
+    ``""`` the run's own; None: no folder) and, optionally, a factory of a model built by the caller
+    (suggest-k's network). A ``prelude`` stage runs before the run's own (C3's CC stage): it says when it
+    begins and ends, and once finished it is reused rather than trained again."""
+
+    name: str
+    config: RunConfig
+    folder: str | None = ""
+    build: Callable[[], ClusteringMethod] | None = None
+    prelude: bool = False
+
+
+def default_stages(config: RunConfig, with_init: bool) -> list[Stage]:
+    """C3 without initial weights: its CC stage first, in ``cc-stage/`` (spec 2.1, 2.6); else the run alone."""
+    if config.method == "c3" and not with_init:
+        return [Stage("CC stage", cc_stage_config(config), CC_STAGE_FOLDER, prelude=True), Stage("C3", config)]
+    return [Stage(config.method.upper(), config)]
+
+
+@dataclass
+class RunResult(TrainResult):
+    stages: list[str] = field(default_factory=list)
+
+
+def main_process() -> bool:
+    """Rank 0 under torchrun (the one that holds the lock and writes the run's own files), else True."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def refuse_a_held_folder(folder: Path | None) -> None:
+    """For the faces, before they spend time loading data: a folder in use, or holding a run, is refused."""
+    if folder is not None and folder.exists() and main_process():
+        with RunLock(folder):
+            check_fresh(folder)
+
+
+class Run:
+    """A run of ``config`` on ``data`` in ``folder`` (None: in memory). Make one with :meth:`start` or
+    :meth:`resume`, then :meth:`fit`."""
+
+    def __init__(self, config: RunConfig, data: Samples, folder: str | Path | None, *, device=None,
+                 init: str | Path | None = None, started_at: float | None = None, report: bool = False,
+                 instance_data: Samples | None = None, stages: list[Stage] | None = None, resuming: bool = False,
+                 announce: bool = True):
+        self.config = config
+        self.data = data
+        self.folder = Path(folder) if folder is not None else None
+        self.device = resolve_device(device)
+        self.init = init
+        self.started_at = time.monotonic() if started_at is None else started_at
+        self.report = report and self.folder is not None
+        self.instance_data = instance_data
+        self.stages = stages if stages is not None else default_stages(config, init is not None)
+        self.resuming = resuming
+        self.announce = announce
+        self.fingerprint = fingerprint(data)
+        self.changes: dict[str, list[Any]] = {}  # what a resume changed, recorded in resumes.jsonl
+        self.trainer: Trainer | None = None  # the last stage's, once trained
+        self.stage_epochs: list[int] = []  # the epochs of each stage, once trained
+        self.result: RunResult | None = None
+        check_data(config, data)
+        # read and checked now, so that weights of another backbone are refused before anything is written
+        self.init_state = initial_weights(init, self.stages[0].config, data.sample_shape) if init is not None else None
+
+    # ----------------------------------------------------------------------------------- starting
+    @classmethod
+    def start(cls, config: RunConfig, data: Samples, folder: str | Path | None, **options) -> "Run":
+        """A new run; a folder that holds a run is refused (continue that one with :meth:`resume`)."""
+        run = cls(config, data, folder, **options)
+        if run.folder is not None and main_process():
+            refuse_a_held_folder(run.folder)
+        return run
+
+    @classmethod
+    def resume(cls, folder: str | Path, load: Callable[[RunConfig], Samples], *, changes: dict[str, Any] | None = None,
+               overrides: list[str] | None = None, requested: RunConfig | None = None, device=None,
+               started_at: float | None = None, report: bool = False,
+               instance_data: Samples | None = None) -> "Run":
+        """Continue the run in ``folder`` (module docstring: what is checked). ``changes``: dotted fields and
+        values (``{"train.epochs": 40}``), ``overrides``: ``section.field=value`` strings, ``requested``: a
+        whole config (the API's), each against the run's config. ``load(config)`` reads the run's data."""
+        folder = Path(folder)
+        stored = read_run_config(folder)
+        _check_against_checkpoints(folder, stored)
+        config, asked = _requested_config(stored, changes or {}, overrides or [], requested)
+        data = load(config)
+        _check_data_fingerprint(folder, data)
+        run = cls(config, data, folder, device=device, started_at=started_at, report=report,
+                  instance_data=instance_data, resuming=True)
+        run.changes = asked
+        return run
+
+    # ----------------------------------------------------------------------------------- training
+    def fit(self) -> RunResult:
+        """Train every stage (reusing a finished prelude, resuming an interrupted stage) and write the outputs."""
+        holding = self.folder is not None and main_process()
+        with RunLock(self.folder) if holding else contextlib.nullcontext():
+            if holding:
+                if self.resuming:
+                    record_resume(self.folder, self.changes, str(self.device))
+                    if self.changes:
+                        say("resuming with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in self.changes.items()))
+                else:
+                    check_fresh(self.folder)
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                    (self.folder / "config.json").write_text(self.config.to_json())
+            if self.announce:
+                self._announce()
+            started_at, weights = self.started_at, self.init_state
+            for stage in self.stages:
+                weights, started_at = self._stage(stage, weights, started_at)
+            self.result = RunResult(**vars(self._stage_result), stages=[s.name for s in self.stages])
+            if holding:
+                self._write_figures()
+        return self.result
+
+    def _stage(self, stage: Stage, weights: dict | None, started_at: float) -> tuple[dict, float]:
+        """Train (or resume, or reuse) one stage: its weights, and the run's start as it now counts (moved
+        back by the time the stage spent in earlier processes)."""
+        folder = self._folder_of(stage)
+        about = f"{self.config.method.upper()}: " if stage.prelude else ""
+        if stage.prelude and folder is not None and (folder / "metrics.json").exists():
+            state = load_checkpoint(folder)
+            say(f"{about}reusing the finished {stage.name} in {folder}")
+            self.stage_epochs.append(int(state["epoch"]))
+            return state["model"], started_at - (state["history"][-1]["wall_seconds"] if state.get("history") else 0.0)
+        own_extra = self.instance_data if get_method(stage.config.method).has_instance_loss else None
+        trainer = Trainer(stage.config, self.data, folder, self.device, init_state=weights, started_at=started_at,
+                          instance_data=own_extra, method=stage.build() if stage.build else None,
+                          data_fingerprint=self.fingerprint)
+        if self.resuming and folder is not None and trainer.resume():
+            say(f"{about}resuming " + (f"the {stage.name} in " if stage.prelude else "")
+                + f"{folder} from epoch {trainer.start_epoch}")
+        elif stage.prelude:
+            train = stage.config.train
+            length = (f"{train.budget_seconds:.0f} s of the {self.config.train.budget_seconds:.0f} s budget"
+                      if train.budget_seconds else f"{train.epochs} epochs")
+            say(f"{about}training the {stage.name} first ({stage.config.preset}, {length})"
+                + (f" into {folder}" if folder else ""))
+        result = trainer.fit()
+        if stage.prelude and result.metrics:
+            say(f"{about}{stage.name} " + "  ".join(f"{k.upper()} {result.metrics[k]:.4f}" for k in ("nmi", "acc", "ari")))
+        self.trainer, self._stage_result = trainer, result
+        self.stage_epochs.append(result.epochs)
+        return trainer.method.state_dict(), trainer.started_at
+
+    def _announce(self) -> None:
+        """What is about to train, in one line, and for a new run the auto recipe's choices with their reasons."""
+        config, data = self.config, self.data
+        length = (f"time budget {config.train.budget_seconds:.0f} s (at most {config.train.epochs} epochs)"
+                  if config.train.budget_seconds else f"{config.train.epochs} epochs")
+        say(f"{config.method} on {data.name}: {len(data)} samples, K={config.n_clusters}, preset {config.preset}, "
+            f"{length}" + (f", run folder {self.folder}" if self.folder is not None else ""))
+        if not self.resuming:
+            for line in recipe_lines(config):
+                say(line)
+
+    def _folder_of(self, stage: Stage) -> Path | None:
+        if self.folder is None or stage.folder is None:
+            return None
+        return self.folder / stage.folder if stage.folder else self.folder
+
+    def _write_figures(self) -> None:
+        """curves.png, and the report unless it was turned off (its time is kept out of a budget)."""
+        try:
+            from contraclust.report.plots import plot_training_log
+
+            if (self.folder / "log.csv").exists():
+                plot_training_log(self.folder / "log.csv", self.folder / "curves.png")
+        except ImportError:
+            pass
+        if self.report:
+            from contraclust.report.html import write_report
+
+            say(f"report: {write_report(self.folder, self.data, self.device)}")
+
+
+# --------------------------------------------------------------------------------------- resume rules
+def _check_against_checkpoints(folder: Path, stored: RunConfig) -> None:
+    """config.json against the newest checkpoint of the run (or of its CC stage): they must agree but for
+    what a recorded resume changed."""
+    for directory, expected, what in ((folder, stored, "config.json"),
+                                      (folder / CC_STAGE_FOLDER, None, f"{CC_STAGE_FOLDER}'s config")):
+        if not list_checkpoints(directory / "checkpoints"):
+            continue
+        state = load_checkpoint(directory, fall_back=True)
+        theirs = config_from_dict(state["config"])
+        ours = expected if expected is not None else cc_stage_config(stored)
+        allowed = recorded_changes(folder)
+        old, new = flatten(theirs), flatten(ours)
+        differ = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
+                  if old.get(k) != new.get(k) and allowed.get(k) != new.get(k)}
+        if differ:
+            listed = ", ".join(f"{k} (checkpoint {a!r}, {what} {b!r})" for k, (a, b) in differ.items())
+            raise CheckpointError(f"{folder}: the newest checkpoint does not belong to the run that {what} "
+                                  f"describes: {listed}; restore config.json, or start a new run from these "
+                                  f"weights with --init {directory}")
+        return  # the newest stage's checkpoint is the one that is continued
+
+
+def _requested_config(stored: RunConfig, changes: dict[str, Any], overrides: list[str],
+                      requested: RunConfig | None) -> tuple[RunConfig, dict[str, list[Any]]]:
+    """The stored config with what is asked for, and those changes; any change to what defines the run is
+    an error listing them. ``train.epochs`` may extend or shorten the run and turns a time budget off."""
+    if requested is None:
+        requested = copy.deepcopy(stored)
+        for dotted, value in changes.items():
+            if value is not None and dotted != "train.epochs":
+                _set_field(requested, dotted, value)
+        apply_overrides(requested, overrides)
+        if changes.get("train.epochs") is not None:
+            requested.train.epochs, requested.train.budget_seconds = changes["train.epochs"], 0.0
+    requested = copy.deepcopy(requested)
+    requested.recipe = stored.recipe
+    epochs_instead = requested.train.epochs != stored.train.epochs and requested.train.budget_seconds == 0.0
+    judged = copy.deepcopy(requested)
+    if epochs_instead:
+        judged.train.budget_seconds = stored.train.budget_seconds  # as --epochs does: a fixed length instead
+    found = resume_changes(stored, judged)
+    if epochs_instead and stored.train.budget_seconds:
+        found["train.budget_seconds"] = [stored.train.budget_seconds, 0.0]
+    requested.validate()
+    return requested, found
+
+
+def _set_field(config: RunConfig, dotted: str, value: Any) -> None:
+    """``config``'s field ``dotted`` (``n_clusters``, ``train.seed``, ``method.tau_instance``) set to ``value``."""
+    *sections, name = dotted.split(".")
+    target: Any = config
+    for section in sections:
+        target = getattr(target, "method_options" if section == "method" else section)
+    setattr(target, name, value)
+
+
+def _check_data_fingerprint(folder: Path, data: Samples) -> None:
+    for directory in (folder, folder / CC_STAGE_FOLDER):
+        if list_checkpoints(directory / "checkpoints"):
+            stored = load_checkpoint(directory, fall_back=True).get("data_fingerprint")
+            if stored is None:
+                say(f"warning: the checkpoint in {directory} was written before checkpoints kept a fingerprint of "
+                    f"their data; the data cannot be checked")
+                return
+            changed = differences(stored, fingerprint(data))
+            if changed:
+                raise ContraclustError(f"{folder} was trained on other data: {'; '.join(changed)}. --resume "
+                                       f"continues a run on its own data; to train on new data, start a new run "
+                                       f"from this one's weights with --init {folder}")
+            return
+    raise ConfigError(f"{folder} has no checkpoint to resume")  # read_run_config has said so already

@@ -1,0 +1,142 @@
+"""A trainer's time budget while it trains: the keeper (``budget.py``) on rank 0, and what every rank does.
+
+Only rank 0 reads the clock. After each step it tells its keeper; at each log point (the same step on
+every rank) it judges the loss and the budget, and broadcasts its verdict: the loss diverged, the speed
+is known (plan now: every rank times one evaluation, rank 0 plans, the plan is broadcast), or the guard
+has a new length. Every rank acts on the verdict there, so the collectives that follow agree on every
+rank (a rank deciding by its own clock could otherwise reach a broadcast that the others never reach).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from contraclust.console import say
+from contraclust.training.budget import BudgetKeeper, RunShape
+from contraclust.training.distributed import broadcast_object
+from contraclust.training.state import checkpoint_seconds
+
+
+@dataclass
+class Verdict:
+    loss: float
+    diverged: bool
+    plan: bool            # the speed is known: plan now
+    total: int | None     # the guard's new total step count
+
+    @property
+    def changes_length(self) -> bool:
+        return self.plan or self.total is not None
+
+
+class BudgetWatch:
+    """The budget of ``trainer``'s ``fit``: a keeper when ``train.budget_seconds`` is set, fresh (it
+    calibrates first) or holding the plan of the run being resumed; without a budget it only judges the
+    loss."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.keeper = self._keeper()
+
+    def _keeper(self) -> BudgetKeeper | None:
+        trainer = self.trainer
+        train = trainer.config.train
+        if not train.budget_seconds:
+            return None
+        on_cuda = trainer.device.type == "cuda"
+        sync = torch.cuda.synchronize if on_cuda else (lambda: None)
+        warmup = 3 + (5 if train.compile and on_cuda else 0)  # compilation happens in the first steps
+        keeper = BudgetKeeper(train.budget_seconds, trainer.started_at, trainer.clock, sync, warmup_steps=warmup,
+                              finish_seconds=3.0 + train.after_seconds)
+        if trainer.budget_plan is not None:
+            keeper.resume(trainer.budget_plan, trainer.start_step)  # started_at already counts the time spent
+        return keeper
+
+    @property
+    def calibrating(self) -> bool:
+        return self.keeper is not None and self.keeper.calibrating
+
+    def step_done(self) -> None:
+        """After every training step: rank 0's keeper counts it while calibrating."""
+        if self.calibrating and self.trainer.dist.is_main:
+            self.keeper.step_done()
+
+    def exclude(self, seconds: float) -> None:
+        """Time spent on something other than training steps (an evaluation, a checkpoint)."""
+        if self.keeper is not None:
+            self.keeper.exclude(seconds)
+
+    def at_log_point(self, step: int, mean_loss: torch.Tensor) -> Verdict:
+        """Rank 0's verdict, the same on every rank, acted on: the plan made or the length changed."""
+        trainer, verdict = self.trainer, None
+        if trainer.dist.is_main:
+            loss = float(mean_loss)  # the one read-back of the step loop
+            planned = self.keeper is not None and not self.keeper.calibrating
+            verdict = Verdict(loss, not math.isfinite(loss), self.calibrating and self.keeper.speed_known,
+                              self.keeper.check(step, self.run_shape()) if planned else None)
+        verdict = broadcast_object(verdict)
+        if verdict.plan:
+            self._plan(step)
+        elif verdict.total is not None:
+            self._replan(verdict.total, step)
+        return verdict
+
+    def run_shape(self) -> RunShape:
+        trainer = self.trainer
+        train = trainer.config.train
+        return RunShape(trainer.steps_per_epoch, train.epochs, train.eval_every,
+                        trainer.data.labels is not None and train.eval_every > 0, train.checkpoint_every,
+                        checkpoint_seconds(trainer.method) if trainer.out_dir else 0.0)
+
+    def _plan(self, step: int) -> None:
+        """Time one evaluation, plan the steps that fit (rank 0 decides), end the schedule there."""
+        trainer = self.trainer
+        began = trainer.clock()
+        eval_seconds = self.time_evaluation()
+        self.keeper.exclude(trainer.clock() - began)
+        plan = self.keeper.make_plan(step, eval_seconds, self.run_shape()) if trainer.dist.is_main else None
+        trainer.budget_plan = broadcast_object(plan)
+        self.keeper.plan = trainer.budget_plan
+        trainer.schedule.refit(trainer.budget_plan.total_steps, step)
+        if trainer.dist.is_main:
+            say(trainer.budget_plan.describe())
+
+    def _replan(self, total: int, step: int) -> None:
+        """The guard's new length (rank 0's keeper has already taken it): end the schedule there."""
+        trainer = self.trainer
+        before = trainer.schedule.total_steps
+        trainer.budget_plan.total_steps = total
+        trainer.schedule.refit(total, step)
+        if trainer.dist.is_main:
+            how = "slower" if total < before else "faster again"
+            say(f"time budget: running {how} than planned; the run now ends at step {total} "
+                f"({total / trainer.steps_per_epoch:.1f} epochs)")
+
+    @torch.no_grad()
+    def time_evaluation(self) -> float:
+        """Seconds one evaluation of the whole data set takes, from timing one evaluation batch (twice):
+        gathering it, the forward pass and the method's read-out, scaled to the set (the read-out, e.g.
+        CLC's Sinkhorn-Knopp over every sample, grows linearly with the rows too)."""
+        trainer = self.trainer
+        n = len(trainer.data)
+        rows = min(n, trainer.config.train.eval_batch_size)
+        sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
+        method = trainer.method
+        was_training = method.training
+        method.eval()
+        best = float("inf")
+        for _ in range(2):
+            sync()
+            began = trainer.clock()
+            x = trainer.augment.eval_view(trainer.source.gather(torch.arange(rows)))
+            if trainer.use_channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with trainer.autocast():
+                probabilities = method.cluster_probabilities(x).float()
+            method.readout(probabilities).cpu()
+            sync()
+            best = min(best, trainer.clock() - began)
+        method.train(was_training)
+        return best * math.ceil(n / rows) / trainer.dist.world_size + 0.01 * n / 1000
