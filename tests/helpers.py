@@ -22,7 +22,11 @@ def mnist_subset(path: Path, n: int = 400) -> Path:
     return path
 
 
-def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None, process: bool = False) -> subprocess.CompletedProcess:
+    """``contraclust ARGS``: in this process (``run_cli_here``) unless ``process`` asks for a fresh Python, as
+    for what only a process shows (what the interpreter prints, an exit status, signals, locks held apart)."""
+    if not process:
+        return run_cli_here(*args, cwd=cwd)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.run([sys.executable, "-m", "contraclust", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=cwd)
@@ -32,8 +36,8 @@ def run_cli_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedPro
     """``contraclust ARGS`` run in this process, as a fresh process would see it: its own stdout and stderr,
     the package's messages printed as the command line prints them, warnings shown anew, the exit code
     ``main`` returns (2 for bad usage), and an uncaught exception written out as the traceback a process
-    would print (exit 1). For the many quick refusals of the bad-input matrix, where starting a Python with
-    torch for each (2 s) would be most of the suite's time; ``run_cli`` remains for whole runs."""
+    would print (exit 1). Starting a Python with torch, scikit-learn and torch's compiler (which the
+    optimiser imports) costs about 5 s a command, which was most of the suite's time."""
     import contextlib
     import io
     import logging

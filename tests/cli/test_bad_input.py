@@ -135,7 +135,8 @@ def outcomes(files):
     commands.update({f"usage: {name}": args for name, args in USAGE_CASES.items()})
     results = {name: run_cli_here(*args, cwd=root) for name, args in commands.items()}
     with ThreadPoolExecutor(max_workers=len(IN_A_PROCESS)) as pool:
-        processes = dict(zip(IN_A_PROCESS, pool.map(lambda name: run_cli(*commands[name], cwd=root), IN_A_PROCESS)))
+        processes = dict(zip(IN_A_PROCESS, pool.map(lambda name: run_cli(*commands[name], cwd=root, process=True),
+                                                     IN_A_PROCESS)))
     created = {p.relative_to(root) for p in root.rglob("*")} - before
     return results, created, processes
 

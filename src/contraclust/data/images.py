@@ -155,7 +155,7 @@ def _read_cache(cache_file: Path | None):
     if cache_file is None or not cache_file.exists():
         return None
     try:
-        with np.load(cache_file, allow_pickle=False) as cached:
+        with open(cache_file, "rb") as handle, np.load(handle, allow_pickle=False) as cached:
             images, labels = cached["images"], cached["labels"]
             native = int(cached["native_size"]) if "native_size" in cached.files else 0
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
