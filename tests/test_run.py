@@ -62,14 +62,19 @@ def test_the_api_and_the_cli_refuse_the_same_changes_with_the_same_message(tmp_p
 
 
 def test_an_edited_config_json_is_refused_naming_the_fields(tmp_path):
-    """config.json says batch 4 and 10^12 epochs; the checkpoint knows better: refused, not trained on."""
+    """config.json says batch 4 and 900,000 epochs; the checkpoint knows better: refused, not trained on.
+    (10^12 epochs is refused before that, as out of train.epochs's declared range.)"""
     run, data = trained_run(tmp_path)
     stored = json.loads((run / "config.json").read_text())
-    stored["train"]["batch_size"], stored["train"]["epochs"] = 4, 10 ** 12
+    stored["train"]["batch_size"], stored["train"]["epochs"] = 4, 900_000
     (run / "config.json").write_text(json.dumps(stored))
     api, cli = refusals(run, data)
     assert api == cli and "train.batch_size (checkpoint 8, config.json 4)" in api
-    assert f"train.epochs (checkpoint 2, config.json {10 ** 12})" in api and "--init" in api
+    assert "train.epochs (checkpoint 2, config.json 900000)" in api and "--init" in api
+    stored["train"]["epochs"] = 10 ** 12
+    (run / "config.json").write_text(json.dumps(stored))
+    api, cli = refusals(run, data)
+    assert api == cli and "train.epochs must be at most" in api
 
 
 def test_a_longer_run_asked_for_is_continued_and_recorded_and_resumes_again(tmp_path):

@@ -160,6 +160,11 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         data = as_samples(X)
         if tuple(data.sample_shape) != self.sample_shape_:
             got, expected = int(np.prod(data.sample_shape)), self.n_features_in_
+            if got == expected:  # the same number of values, arranged otherwise (8x8 images as 64 features)
+                kind = lambda shape: "images" if len(shape) == 3 else "feature vectors"  # noqa: E731
+                raise DataError(f"X holds {kind(data.sample_shape)} of shape {tuple(data.sample_shape)}, but "
+                                f"ContrastiveClustering was fitted on {kind(self.sample_shape_)} of shape "
+                                f"{self.sample_shape_}; give X in that shape")
             raise DataError(f"X has {got} features, but ContrastiveClustering is expecting {expected} features as "
                             f"input (fitted on samples of shape {self.sample_shape_}, got {tuple(data.sample_shape)})")
         return data

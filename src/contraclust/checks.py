@@ -97,4 +97,5 @@ def _check_bounds(value: Any, rules: dict[str, Any], where: str) -> None:
                              ("le", lambda v, b: v <= b, "at most"), ("lt", lambda v, b: v < b, "less than")):
         bound = rules.get(key)
         if bound is not None and not holds(value, bound):
-            raise ConfigError(f"{where} must be {text} {bound:g}, got {value!r}")
+            shown = bound if isinstance(bound, int) else f"{bound:g}"  # 4294967295, not 4.29497e+09
+            raise ConfigError(f"{where} must be {text} {shown}, got {value!r}")

@@ -15,6 +15,10 @@ from typing import Any
 from contraclust.checks import check_fields, choice, probability, ranged
 from contraclust.errors import ConfigError
 
+# The upper bounds declared below are far above any sensible run and far below what would exhaust a
+# machine before a step (a width of a million, images of 50,000 px): absurd values are refused by name.
+MAX_SIDE = 1024  # pixels a side: views (augment.size), --image-size and packs
+
 
 @dataclass
 class AugmentConfig:
@@ -27,7 +31,7 @@ class AugmentConfig:
     probability ``neighbour_p``, one of the sample's k nearest neighbours (cosine, found once).
     """
 
-    size: int = ranged(224, ge=4)
+    size: int = ranged(224, ge=4, le=MAX_SIDE)
     crop_scale: tuple[float, float] = ranged((0.08, 1.0), gt=0, le=1)
     crop_ratio: tuple[float, float] = ranged((3 / 4, 4 / 3), gt=0)
     flip_p: float = probability(0.5)
@@ -37,7 +41,7 @@ class AugmentConfig:
     saturation_factor: float = ranged(0.8, ge=0)
     grayscale_p: float = probability(0.2)
     blur_p: float = probability(0.0)
-    blur_kernel: int = ranged(23, ge=1)
+    blur_kernel: int = ranged(23, ge=1, le=255)
     blur_sigma: tuple[float, float] = ranged((0.1, 2.0), gt=0)
     rotate_degrees: float = ranged(0.0, ge=0, le=180)
     shear_degrees: float = ranged(0.0, ge=0, lt=90)
@@ -45,7 +49,7 @@ class AugmentConfig:
     jitter_order: str = choice("random", ("random", "fixed"))
     noise_std: float = ranged(0.0, ge=0)
     feature_dropout: float = ranged(0.0, ge=0, lt=1)
-    neighbours: int = ranged(0, ge=0)
+    neighbours: int = ranged(0, ge=0, le=1000)
     neighbour_p: float = probability(0.5)
 
 
@@ -60,10 +64,10 @@ class ModelConfig:
 
     backbone: str = "resnet34"
     stem: str = choice("imagenet", ("imagenet", "cifar"))
-    feature_dim: int = ranged(128, ge=1)
-    head_hidden: int | None = ranged(None, ge=1)
-    width: int = ranged(64, ge=1)
-    mlp_hidden: tuple[int, ...] = ranged((512, 512), ge=1)
+    feature_dim: int = ranged(128, ge=1, le=8192)
+    head_hidden: int | None = ranged(None, ge=1, le=16384)
+    width: int = ranged(64, ge=1, le=512)
+    mlp_hidden: tuple[int, ...] = ranged((512, 512), ge=1, le=16384)
     input_norm: str = choice("standardize", ("standardize", "l2", "none"))
 
 
@@ -96,16 +100,16 @@ class TrainConfig:
     and streams them from host memory otherwise (``training/streaming.py``); ``resident`` and
     ``streaming`` force a path."""
 
-    epochs: int = ranged(1000, ge=1)
+    epochs: int = ranged(1000, ge=1, le=1_000_000)
     budget_seconds: float = ranged(0.0, ge=0)
     after_seconds: float = ranged(0.0, ge=0)
-    batch_size: int = ranged(256, ge=2)
+    batch_size: int = ranged(256, ge=2, le=1_048_576)
     drop_last: bool = True
-    seed: int = ranged(42, ge=0)
-    checkpoint_every: int = ranged(10, ge=1)
-    eval_every: int = ranged(1, ge=0)
-    eval_batch_size: int = ranged(500, ge=1)
-    log_every: int = ranged(20, ge=1)
+    seed: int = ranged(42, ge=0, le=2**32 - 1)
+    checkpoint_every: int = ranged(10, ge=1, le=1_000_000)
+    eval_every: int = ranged(1, ge=0, le=1_000_000)
+    eval_batch_size: int = ranged(500, ge=1, le=1_048_576)
+    log_every: int = ranged(20, ge=1, le=1_000_000)
     precision: str = choice("auto", ("auto", "fp32", "bf16"))
     channels_last: bool = True
     compile: bool = False
@@ -126,7 +130,7 @@ class RunConfig:
     ``uncertain`` in assignments.csv (0.5: its cluster holds less than half of its probability)."""
 
     method: str = "cc"
-    n_clusters: int = ranged(10, ge=2)
+    n_clusters: int = ranged(10, ge=2, le=100_000)
     data: str | None = None
     label_column: str | None = None
     id_column: str | None = None

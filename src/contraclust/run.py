@@ -33,6 +33,7 @@ from contraclust.config import RunConfig, apply_overrides, config_from_dict
 from contraclust.console import say
 from contraclust.data import Samples
 from contraclust.data.fingerprint import differences, fingerprint
+from contraclust.data.readers import is_image_folder
 from contraclust.errors import CheckpointError, ConfigError, ContraclustError
 from contraclust.methods import ClusteringMethod, get_method
 from contraclust.presets import cc_stage_config
@@ -119,6 +120,7 @@ class Run:
         """A new run; a folder that holds a run is refused (continue that one with :meth:`resume`)."""
         run = cls(config, data, folder, **options)
         if run.folder is not None and main_process():
+            refuse_a_folder_inside_the_data(run.folder, config.data)
             refuse_a_held_folder(run.folder)
         return run
 
@@ -224,6 +226,17 @@ class Run:
             from contraclust.report.html import write_report
 
             say(f"report: {write_report(self.folder, self.data, self.device)}")
+
+
+def refuse_a_folder_inside_the_data(folder: Path | None, data_spec: str | None) -> None:
+    """A run folder inside its data folder would be read as data next time (its report's thumbnails)."""
+    if folder is None or not data_spec or not is_image_folder(data_spec):
+        return
+    data, inside = Path(data_spec).expanduser().resolve(), Path(folder).expanduser().resolve()
+    if inside == data or data in inside.parents:
+        raise ContraclustError(f"the run folder {folder} lies inside the data folder {data_spec}: the next read of "
+                               f"the data would take the run's files (its report's thumbnails) for images; choose a "
+                               f"folder outside it")
 
 
 # --------------------------------------------------------------------------------------- resume rules

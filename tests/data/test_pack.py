@@ -1,5 +1,6 @@
 """``.ccpack``: packing an image folder, reading it back exactly, resuming a killed packing, bad packs."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +135,24 @@ def test_the_gpu_jpeg_decoder_is_used_only_when_a_probe_decodes_right(monkeypatc
         patched.setitem(sys.modules, "torchvision", None)  # not installed
         patched.setitem(sys.modules, "torchvision.io", None)
         assert pack._probe_gpu_decoder(device) is None
+
+
+def test_a_file_name_with_a_newline_packs_and_reads_back(tmp_path):
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    for name in ("plain.png", "two\nlines.png"):
+        Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / "imgs" / "a" / name)
+    data = load_data(pack_folder(tmp_path / "imgs", tmp_path / "p.ccpack", size=8, workers=1, progress=False))
+    assert sorted(Path(p).name for p in data.paths) == ["plain.png", "two\nlines.png"]
+    assert all(Path(p).is_file() for p in data.paths)
+
+
+def test_a_pack_whose_paths_leave_its_source_folder_is_refused(tmp_path):
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / "imgs" / "a" / f"{i}.png")
+    pack = pack_folder(tmp_path / "imgs", tmp_path / "p.ccpack", size=8, workers=1, progress=False)
+    good = (pack / "paths.txt").read_text()
+    for hostile in ('"/etc/passwd"', '"../../x.png"', '"a/../../../etc/passwd"'):
+        (pack / "paths.txt").write_text(hostile + "\n" + "\n".join(good.splitlines()[1:]) + "\n")
+        with pytest.raises(DataError, match="points outside the pack's source folder"):
+            load_data(pack)

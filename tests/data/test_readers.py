@@ -166,3 +166,126 @@ def test_an_empty_data_path_is_refused_rather_than_read_as_the_current_folder():
     for spec in ("", "  "):
         with pytest.raises(DataError, match="the data path is empty"):
             load_data(spec)
+
+
+# ------------------------------------------------------------------ what a hostile tester found
+def test_images_in_sub_folders_of_a_class_belong_to_it_and_each_class_is_counted(tmp_path, caplog):
+    """cat/ and dog/ with 6 images each plus 2 in a sub-folder (thumbs/, extra/) are 16 samples, not 4 read as
+    splits; only folders named like splits (train, test, val...) are splits."""
+    caplog.set_level("INFO", logger="contraclust")
+    for name, extra in (("cat", "thumbs"), ("dog", "extra")):
+        write_images(tmp_path / "pets" / name, 6)
+        write_images(tmp_path / "pets" / name / extra, 2)
+    data = read_image_folder(tmp_path / "pets", progress=False)
+    assert len(data) == 16 and data.class_names == ["cat", "dog"] and data.labels.tolist() == [0] * 8 + [1] * 8
+    assert "16 images in 2 classes: cat 8, dog 8" in caplog.text
+
+
+def test_links_are_followed_once_and_never_in_a_loop(tmp_path):
+    write_images(tmp_path / "d" / "a", 3)
+    write_images(tmp_path / "d" / "b", 2)
+    (tmp_path / "d" / "a" / "loop").symlink_to(tmp_path / "d" / "a", target_is_directory=True)  # a loop
+    (tmp_path / "d" / "b" / "again.png").symlink_to(tmp_path / "d" / "b" / "0.png")  # the same file twice
+    write_images(tmp_path / "elsewhere", 1)
+    (tmp_path / "d" / "b" / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    data = read_image_folder(tmp_path / "d", progress=False)
+    assert data.labels.tolist() == [0, 0, 0, 1, 1, 1]  # b: 0.png, 1.png and the linked folder's one image
+    assert len(set(data.paths)) == len(data.paths)
+
+
+def test_hidden_files_are_skipped_and_loose_images_refused(tmp_path):
+    write_images(tmp_path / "d" / "a", 2)
+    write_images(tmp_path / "d" / "b", 2)
+    (tmp_path / "d" / "a" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS resource forks
+    (tmp_path / "d" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    write_images(tmp_path / "d" / ".hidden", 3)
+    assert len(read_image_folder(tmp_path / "d", progress=False)) == 4
+    write_images(tmp_path / "d", 1)  # an image beside the class folders belongs to no class
+    with pytest.raises(DataError, match=r"holds 1 image file\(s\) beside its class folders"):
+        read_image_folder(tmp_path / "d", progress=False)
+
+
+def test_folders_contraclust_wrote_inside_the_data_are_skipped_with_a_warning(tmp_path, caplog):
+    from contraclust.markers import RUN_LOCK, SORTED_MARKER
+
+    caplog.set_level("INFO", logger="contraclust")
+    write_images(tmp_path / "d", 4)
+    write_images(tmp_path / "d" / "run" / "report" / "samples", 5)  # a run's report thumbnails
+    (tmp_path / "d" / "run" / RUN_LOCK).write_text("")
+    write_images(tmp_path / "d" / "sorted" / "cluster_0", 2)
+    (tmp_path / "d" / "sorted" / SORTED_MARKER).write_text("")
+    data = read_image_folder(tmp_path / "d", progress=False)
+    assert len(data) == 4 and data.labels is None  # flat: the two folders are not classes either
+    assert caplog.text.count("contraclust wrote it") == 2
+
+
+def test_phone_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
+    image = np.zeros((10, 20, 3), np.uint8)
+    image[:, :10] = 255  # left half white, 20 wide and 10 high as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    (tmp_path / "p").mkdir()
+    Image.fromarray(image).save(tmp_path / "p" / "phone.jpg", exif=exif, quality=95)
+    data = read_image_folder(tmp_path / "p", progress=False)
+    assert data.images.shape[2:] == (20, 10)  # displayed upright: 10 wide, 20 high
+    top, bottom = data.images[0, :, :10].float().mean(), data.images[0, :, 10:].float().mean()
+    assert top > 200 and bottom < 50  # the white half is on top once turned
+
+
+def test_float_images_are_read_by_their_range_not_as_black(tmp_path):
+    (tmp_path / "f").mkdir()
+    for i, (top, expected) in enumerate(((0.5, 128), (200.0, 200), (30000.0, 117))):
+        Image.fromarray(np.full((8, 8), top, np.float32), mode="F").save(tmp_path / "f" / f"{i}.tif")
+    data = read_image_folder(tmp_path / "f", progress=False)
+    assert [int(v) for v in data.images[:, 0, 0, 0]] == [128, 200, 117]
+    Image.fromarray(np.full((8, 8), -1.0, np.float32), mode="F").save(tmp_path / "f" / "3.tif")
+    with pytest.raises(DataError, match="negative or non-finite"):
+        read_image_folder(tmp_path / "f", progress=False)
+
+
+def test_the_decode_cache_never_serves_a_file_replaced_with_the_same_size_and_time(tmp_path):
+    """cp -p and rsync -a keep a file's size and mtime; the cache key also holds its inode and ctime."""
+    import os
+    import shutil
+
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    for i, level in enumerate((100, 150, 200)):
+        Image.fromarray(np.full((10, 12), level, np.uint8)).save(tmp_path / "d" / "a" / f"{i}.png")
+    first = read_image_folder(tmp_path / "d", progress=False)
+    target = tmp_path / "d" / "a" / "1.png"
+    stat = target.stat()
+    Image.fromarray(np.full((10, 12), 7, np.uint8)).save(tmp_path / "other.png")
+    assert (tmp_path / "other.png").stat().st_size == stat.st_size  # the same size...
+    shutil.copyfile(tmp_path / "other.png", target)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ...and the same mtime, as cp -p leaves them
+    again = read_image_folder(tmp_path / "d", progress=False)
+    assert int(first.images[1].max()) == 150 and int(again.images[1].max()) == 7
+
+
+def test_a_folder_named_like_a_built_in_set_is_read_and_said_so(tmp_path, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="contraclust")
+    monkeypatch.chdir(tmp_path)
+    write_images(tmp_path / "digits" / "a", 3)
+    assert len(load_data("digits", progress=False)) == 3
+    assert "the built-in data set of that name is --data builtin:digits" in caplog.text
+    assert len(load_data("builtin:digits")) == 1797
+    with pytest.raises(DataError, match="no built-in data set of that name"):
+        load_data("builtin:cifar")
+
+
+def test_file_names_that_are_not_utf8_are_read_and_cached(tmp_path):
+    import os
+
+    folder = tmp_path / "d" / "a"
+    write_images(folder, 2)
+    os.rename(folder / "0.png", os.fsdecode(bytes(folder) + b"/caf\xe9.png"))  # Latin-1 bytes in the name
+    data = read_image_folder(tmp_path / "d", progress=False)
+    assert len(data) == 2 and list((tmp_path / "cache").glob("*.npz"))
+    assert len(read_image_folder(tmp_path / "d", progress=False)) == 2
+
+
+def test_an_all_constant_table_or_array_is_said_to_be_arbitrary(tmp_path, caplog):
+    caplog.set_level("INFO", logger="contraclust")
+    np.save(tmp_path / "same.npy", np.ones((30, 4), np.float32))
+    load_data(tmp_path / "same.npy")
+    assert "every sample of same has the same features" in caplog.text

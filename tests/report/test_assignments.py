@@ -69,3 +69,20 @@ def test_predict_copy_into_sorts_every_image_once_and_leaves_the_originals(tmp_p
     refused = run_cli("predict", str(run), "--data", str(folder), "--copy-into", str(tmp_path / "sorted"),
                       "--output", str(tmp_path / "r.csv"), "--device", "cpu")
     assert refused.returncode == 1 and "not an empty folder" in refused.stderr
+
+
+def test_sorting_writes_each_image_once_and_counts_what_it_wrote(tmp_path):
+    """A data set that lists one file twice (a crafted pack) is refused before anything is copied; a sorted
+    folder is marked, so that reading the data again skips it."""
+    from contraclust.errors import DataError
+    from contraclust.markers import SORTED_MARKER
+
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    paths = [str(tmp_path / f"{i}.png") for i in range(3)]
+    with pytest.raises(DataError, match="lists .* twice"):
+        sort_into_folders(paths + paths[:1], np.zeros(4, int), np.ones(4), tmp_path / "out", 2)
+    assert not (tmp_path / "out").exists()
+    counts = sort_into_folders(paths, np.array([0, 1, 1]), np.ones(3), tmp_path / "sorted", 2)
+    written = [p for p in (tmp_path / "sorted").rglob("*.png")]
+    assert sum(counts.values()) == len(written) == 3 and (tmp_path / "sorted" / SORTED_MARKER).exists()

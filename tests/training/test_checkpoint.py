@@ -7,7 +7,7 @@ import torch
 
 from contraclust.api import ContrastiveClustering, load_model, predict_checkpoint
 from contraclust.data import read_mnist5k
-from contraclust.errors import CheckpointError, ConfigError
+from contraclust.errors import CheckpointError, ConfigError, UnsafeCheckpointError
 from contraclust.presets import build_config
 from contraclust.training import Trainer
 from contraclust.training.checkpoint import (
@@ -141,3 +141,33 @@ def test_keep_two_checkpoints(tmp_path):
     for epoch in range(1, 5):
         save_checkpoint(tmp_path, epoch, {"model": {"w": torch.ones(1) * epoch}, "config": {}})
     assert [p.name for p in list_checkpoints(tmp_path)] == ["epoch_0003.pt", "epoch_0004.pt"]
+
+
+class RunsAShellCommand:
+    """Unpickling this calls os.system: torch 2.13 refuses it as "unsupported GLOBAL posix.system whose module
+    posix is blocked", which an older pattern took for a corrupt file, falling back to the previous one."""
+
+    def __init__(self, path):
+        self.command = f"touch {path}"
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (self.command,)
+
+
+def test_a_checkpoint_naming_a_blocked_module_is_unsafe_and_never_falls_back(trained_run, tmp_path):
+    run = tmp_path / "planted"
+    shutil.copytree(trained_run, run)
+    marker = tmp_path / "shell-ran"
+    newest, older = list_checkpoints(run / "checkpoints")[-1], list_checkpoints(run / "checkpoints")[0]
+    assert newest != older  # a good older checkpoint is there to fall back to: it must not be used
+    torch.save({**load_checkpoint(newest), "payload": RunsAShellCommand(marker)}, newest)
+    (run / "metrics.json").unlink()
+    with pytest.raises(UnsafeCheckpointError, match=r"\(posix.system\), and loading it could run code"):
+        load_checkpoint(run, fall_back=True)
+    with pytest.raises(UnsafeCheckpointError):
+        ContrastiveClustering.load(newest)
+    resumed = run_cli("fit", "--out", str(run), "--resume", "--device", "cpu", "--no-report")
+    assert resumed.returncode == 1 and "could run code" in resumed.stderr and "falling back" not in resumed.stderr
+    assert not marker.exists()

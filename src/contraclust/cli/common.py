@@ -14,7 +14,7 @@ def add_data_args(cmd: argparse.ArgumentParser) -> None:
                      help="for a .csv/.tsv/.parquet table: the column of ground-truth labels (not a feature)")
     cmd.add_argument("--id-column", default=None, metavar="NAME",
                      help="for a table: the column of sample ids, carried into assignments.csv (not a feature)")
-    cmd.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
+    cmd.add_argument("--image-size", type=image_side, default=None, metavar="PIXELS",
                      help="resize images of a folder to this square size when loading (default: keep their size, "
                           "shrinking any larger than the recipe's input size)")
 
@@ -40,6 +40,24 @@ def positive_int(text: str) -> int:
     return value
 
 
+def image_side(text: str) -> int:
+    """An argparse type: a side in pixels, 4 to the largest the views are made at."""
+    from contraclust.config import MAX_SIDE
+
+    value = positive_int(text)
+    if not 4 <= value <= MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"must be between 4 and {MAX_SIDE} pixels, got {value}")
+    return value
+
+
+def override(text: str) -> str:
+    """An argparse type: SECTION.FIELD=VALUE (what --set takes)."""
+    path, equals, _ = text.partition("=")
+    if not equals or not path.strip() or "." not in path:
+        raise argparse.ArgumentTypeError(f"{text!r} must look like SECTION.FIELD=VALUE, e.g. optim.lr=1e-3")
+    return text
+
+
 def output_file(path, what: str = "--output"):
     """Check that ``path`` can be written as a file (not a folder; its folder exists or can be made)."""
     from pathlib import Path
@@ -54,6 +72,28 @@ def output_file(path, what: str = "--output"):
     except OSError as exc:
         raise ContraclustError(f"cannot create the folder of {what} {path}: {exc.strerror or exc}") from None
     return path
+
+
+def refuse_writing_into(path, data_spec, what: str) -> None:
+    """Writing ``what`` at ``path`` must not touch the data or a run: ``path`` may not be the data file, lie
+    inside the data folder (the next read would count it as images), or lie inside a run folder (its
+    checkpoints, its own files)."""
+    from pathlib import Path
+
+    from contraclust.errors import ContraclustError
+    from contraclust.markers import RUN_LOCK
+
+    target = Path(path).expanduser().resolve()
+    if data_spec is not None and Path(str(data_spec)).expanduser().exists():
+        data = Path(str(data_spec)).expanduser().resolve()
+        if target == data:
+            raise ContraclustError(f"{what} {path} is the data itself; choose another file")
+        if data.is_dir() and data in target.parents:
+            raise ContraclustError(f"{what} {path} lies inside the data folder {data_spec}: the next read of the data "
+                                   f"would take it for data; choose a place outside it")
+    for folder in (target, *target.parents):
+        if (folder / RUN_LOCK).exists():
+            raise ContraclustError(f"{what} {path} lies inside the run folder {folder}; choose a place outside it")
 
 
 def add_device_args(cmd: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contraclust.cli.common import add_backbone_args, add_data_args, load_embedded, output_file
+from contraclust.cli.common import add_backbone_args, add_data_args, load_embedded, output_file, refuse_writing_into
 
 
 def add_parser(sub) -> None:
@@ -26,6 +26,7 @@ def run(args) -> int:
 
     if args.output.suffix not in (".npy", ".npz"):
         raise ContraclustError(f"--output must end in .npy or .npz, got {args.output}")
+    refuse_writing_into(args.output, args.data, "--output")
     output_file(args.output)
     vectors = load_embedded(args.data, args, args.backbone, args.weights, args.download,
                             resolve_device(args.device), args.batch_size)

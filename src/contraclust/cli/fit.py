@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_backbone_args, add_data_args, add_device_args, load, load_auto, load_embedded, metrics_line,
+    add_backbone_args, add_data_args, add_device_args, load, load_auto, load_embedded, metrics_line, override,
 )
 
 EXAMPLES = """examples:
@@ -51,6 +51,7 @@ def add_parser(sub) -> None:
     fit.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the recipe's)")
     fit.add_argument("--seed", type=int, default=None, help="random seed (default: 42)")
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     type=override,
                      help="override any config field, e.g. --set optim.lr=1e-3 --set augment.blur_p=0.5 "
                           "--set method.tau_instance=0.3 (repeatable; sections: augment, model, optim, train, method)")
     fit.add_argument("--out", type=Path, default=None,
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     """Parse the arguments into a Run (a new one, or the one in --out resumed), fit it, print the result."""
     from contraclust.errors import ContraclustError
     from contraclust.methods.prior import prior_overrides
-    from contraclust.run import Run, main_process, refuse_a_held_folder
+    from contraclust.run import Run, main_process, refuse_a_folder_inside_the_data, refuse_a_held_folder
     from contraclust.training.budget import parse_duration
     from contraclust.training.device import resolve_device
 
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                          changes=_resume_changes(args), overrides=args.overrides, device=device,
                          started_at=started_at, report=not args.no_report)
     else:
-        refuse_a_held_folder(args.out)  # before reading data; again under the lock
+        refuse_a_folder_inside_the_data(args.out, args.data)  # before reading data; again when the run starts
+        refuse_a_held_folder(args.out)
         config, data = _new_config(args, device)
         run = Run.start(config, data, args.out, device=device, init=args.init, started_at=started_at,
                         report=not args.no_report)

@@ -3,13 +3,16 @@ and listings of methods and presets.
 
 Each command lives in its own module of this package; this one builds the parser and runs a command.
 Exit codes: 0 success, 1 a run or data error (one line on stderr, no traceback), 2 bad usage,
-130 interrupted (the last checkpoint is kept; continue with ``fit --out DIR --resume``).
+130 interrupted by Ctrl-C (SIGINT), 143 terminated (SIGTERM): the last checkpoint is kept and the run
+folder's lock released; continue with ``fit --out DIR --resume``.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 
 from contraclust.cli import embed, fit, listing, pack, predict, report, reproduce, suggest_k, views
@@ -79,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if int(os.environ.get("RANK", "0")) == 0:
         show_messages()  # the package's messages (warnings, plans, progress notes) as lines on stderr
+    in_main_thread = threading.current_thread() is threading.main_thread()  # (signals are set there only)
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         return COMMANDS[args.command](args)
     except ContraclustError as exc:
@@ -87,10 +92,25 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a file the user named cannot be written or read: one line, never a traceback
         error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
         return 1
+    except Terminated:
+        print("contraclust: terminated (SIGTERM); the last checkpoint is kept (continue with fit --out DIR --resume)",
+              file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("contraclust: interrupted; the last checkpoint is kept (continue with fit --out DIR --resume)",
               file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM, as an exception: the run ends as after Ctrl-C (its lock released, its checkpoints kept)."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 if __name__ == "__main__":

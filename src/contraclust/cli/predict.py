@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from contraclust.cli.common import add_data_args, add_device_args, load, metrics_line, output_file
+from contraclust.cli.common import (
+    add_data_args, add_device_args, load, metrics_line, output_file, refuse_writing_into,
+)
 
 
 def add_parsers(sub) -> None:
@@ -33,6 +35,7 @@ def add_parsers(sub) -> None:
 
 
 def run_evaluate(args) -> int:
+    from contraclust.console import say
     from contraclust.training.inference import predict_checkpoint
     from contraclust.errors import DataError
     from contraclust.metrics import evaluate_clustering
@@ -40,7 +43,11 @@ def run_evaluate(args) -> int:
     data = _load_for_checkpoint(args)
     if data.labels is None:
         raise DataError(f"{data.name} has no labels to evaluate against (use class sub-folders or a y array)")
-    labels, _, _ = predict_checkpoint(args.checkpoint, data, args.device)
+    labels, _, config = predict_checkpoint(args.checkpoint, data, args.device)
+    classes = len(set(data.labels.tolist()))
+    if classes != config.n_clusters:
+        say(f"warning: the run has {config.n_clusters} clusters and the data {classes} classes: ACC matches at most "
+            f"{min(classes, config.n_clusters)} of them, and NMI and ARI compare partitions of different sizes")
     metrics = evaluate_clustering(data.labels, labels)
     print(json.dumps(metrics) if args.json else metrics_line(metrics))
     return 0
@@ -52,12 +59,16 @@ def run_predict(args) -> int:
     from contraclust.report.assignments import sort_into_folders
     from contraclust.training.outputs import write_assignments
 
-    output_file(args.output)
     target = args.copy_into or args.link_into
+    data_spec = _data_spec(args)
+    refuse_writing_into(args.output, data_spec, "--output")
+    output_file(args.output)
     if not 0.0 <= args.min_confidence <= 1.0:
         raise ContraclustError(f"--min-confidence must lie in [0, 1], got {args.min_confidence}")
-    if target is not None and target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ContraclustError(f"{target} exists and is not an empty folder; choose a new one")
+    if target is not None:
+        refuse_writing_into(target, data_spec, "--copy-into" if args.copy_into else "--link-into")
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise ContraclustError(f"{target} exists and is not an empty folder; choose a new one")
     data = _load_for_checkpoint(args)
     paths = getattr(data, "paths", None)
     if target is not None and not paths:
@@ -78,9 +89,18 @@ def run_predict(args) -> int:
     return 0
 
 
-def _load_for_checkpoint(args):
+def _config_of(args):
     from contraclust.config import config_from_dict
     from contraclust.training.checkpoint import load_checkpoint
 
-    config = config_from_dict(load_checkpoint(args.checkpoint)["config"])
+    return config_from_dict(load_checkpoint(args.checkpoint)["config"])
+
+
+def _data_spec(args):
+    """The data the command reads: ``--data``, else the run's own."""
+    return args.data if args.data is not None else _config_of(args).data
+
+
+def _load_for_checkpoint(args):
+    config = _config_of(args)
     return load(args.data if args.data is not None else config.data, args, config.augment.size, config)

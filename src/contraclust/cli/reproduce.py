@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contraclust.cli.common import add_device_args, positive_int
+from contraclust.cli.common import add_device_args, override, positive_int
 
 EXAMPLES = """examples:
   contraclust reproduce --method cc --dataset cifar10 --data ../shared/datasets/cifar10 --limit 500 --epochs 1
@@ -41,6 +41,7 @@ def add_parser(sub) -> None:
                      help="evaluate this trained model instead of training")
     cmd.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 42)")
     cmd.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     type=override,
                      help="override a preset field, e.g. --set train.eval_every=5 (repeatable)")
     cmd.add_argument("--out", type=Path, default=None,
                      help="output folder (default: runs/reproduce-METHOD-DATASET, numbered when taken)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contraclust.cli.common import add_data_args, add_device_args, load_auto
+from contraclust.cli.common import add_data_args, add_device_args, load_auto, override
 
 EXAMPLES = """examples:
   contraclust suggest-k --range 2:30                      # MNIST-5k, the auto recipe's network, 10 min on a CPU
@@ -33,6 +33,7 @@ def add_parser(sub) -> None:
     cmd.add_argument("--heads-per-k", type=int, default=2, help="heads per K, started apart (default 2)")
     cmd.add_argument("--seed", type=int, default=None, help="random seed (default 42)")
     cmd.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     type=override,
                      help="override a config field of the training, e.g. --set train.batch_size=128")
     cmd.add_argument("--out", type=Path, default=None,
                      help="output folder, a run folder of its own (default: runs/suggest-k, numbered when taken)")
@@ -41,7 +42,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from contraclust.presets import build_config
-    from contraclust.run import refuse_a_held_folder
+    from contraclust.run import refuse_a_folder_inside_the_data, refuse_a_held_folder
     from contraclust.selection.suggest import format_table, parse_k_range, suggest_k, write_outputs
     from contraclust.training.run_folder import fresh_run_folder
     from contraclust.training.budget import parse_duration
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         parse_duration(args.budget)
     parse_k_range(args.k_range)  # a bad range is refused before the data is read
     out = args.out or fresh_run_folder(Path("runs") / "suggest-k")
+    refuse_a_folder_inside_the_data(out, args.data)
     refuse_a_held_folder(out)
     device = resolve_device(args.device)
     data, profile = load_auto(args.data, args, device)

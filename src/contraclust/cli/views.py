@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contraclust.cli.common import add_data_args, load, load_auto, output_file, positive_int
+from contraclust.cli.common import add_data_args, load, load_auto, output_file, positive_int, refuse_writing_into
 
 
 def add_parser(sub) -> None:
@@ -25,6 +25,7 @@ def run(args) -> int:
     from contraclust.presets import build_config, get_preset
     from contraclust.report.plots import save_view_grid
 
+    refuse_writing_into(args.output, args.data, "--output")
     output_file(args.output)
     if args.preset in (None, "auto"):
         data, profile = load_auto(args.data, args, torch.device("cpu"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from contraclust.console import say
 from contraclust.errors import DataError
 
 
@@ -99,6 +100,9 @@ class FeatureSet(_SampleSet):
         if not torch.isfinite(self.features).all():
             raise DataError(f"{self.name}: features contain NaN or infinite values")
         self.features = self.features.float()
+        if len(self.features) > 1 and bool((self.features == self.features[:1]).all()):
+            say(f"warning: every sample of {self.name} has the same features: they cannot be told apart, so any "
+                f"clustering of them is arbitrary")
         self._check_labels()
         if self.ids and len(self.ids) != len(self):
             raise DataError(f"{self.name}: {len(self)} samples but {len(self.ids)} ids")

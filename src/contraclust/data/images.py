@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -15,40 +16,132 @@ import torch
 from contraclust.console import progress_iter, say
 from contraclust.data.dataset import ImageSet
 from contraclust.errors import DataError
+from contraclust.markers import FOLDER_MARKERS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
+# Folder names read as splits of a data set (each holding the class folders), never as classes.
+SPLIT_NAMES = {"train", "training", "test", "testing", "val", "valid", "validation", "eval", "evaluation", "dev"}
+
+
 def list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    """The image files under ``root`` with their class indices and the class names.
+
+    The folders directly below ``root`` are its classes, except those named like a split (``train``,
+    ``test``, ``val``...: ``SPLIT_NAMES``), whose own sub-folders are the classes (their files merged over
+    the splits). Every image below a class folder, at any depth, belongs to that class. A flat folder
+    (no sub-folders) is unlabelled. Hidden files and folders (``.name``, macOS's ``._*``) are skipped, and
+    so are folders that contraclust wrote (a run folder, images sorted by ``predict --copy-into``), with a
+    warning; links are followed once, never in a loop, and each file is read once. Images beside class
+    folders (in ``root`` or in a split) belong to no class, so they are refused rather than dropped."""
+    root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root} is not a folder of images")
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subdirs = _data_folders(root)
+    if not subdirs:
+        files = _unique([p for p in _entries(root) if _is_image(p)])
+        if not files:
+            raise DataError(f"{root} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); put images in it, "
+                            f"in one sub-folder per class or flat")
+        return files, [-1] * len(files), []
+    class_dirs: list[Path] = []  # split by split (in name order), then class by class
+    for folder in subdirs:
+        if folder.name.lower() in SPLIT_NAMES:
+            _refuse_loose_images(folder)
+            class_dirs += _data_folders(folder)
+        else:
+            class_dirs.append(folder)
+    _refuse_loose_images(root)
+    classes = sorted({folder.name for folder in class_dirs})
+    index = {name: i for i, name in enumerate(classes)}
     files: list[Path] = []
     labels: list[int] = []
-    if subdirs:
-        # Class folders directly below root, or split folders (train/test) that each hold the class folders.
-        class_dirs = subdirs
-        if all(any(q.is_dir() for q in p.iterdir()) for p in subdirs):
-            class_names = sorted({q.name for p in subdirs for q in p.iterdir() if q.is_dir()})
-            class_dirs = [q for p in subdirs for q in sorted(p.iterdir()) if q.is_dir()]
-        else:
-            class_names = [p.name for p in subdirs]
-        index = {name: i for i, name in enumerate(class_names)}
-        for class_dir in class_dirs:
-            for file in sorted(class_dir.rglob("*")):
-                if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
-                    files.append(file)
-                    labels.append(index[class_dir.name])
-    else:
-        class_names = []
-        files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        labels = [-1] * len(files)
+    seen: set[tuple[int, int]] = set()
+    for folder in class_dirs:
+        found = [f for f in _images_below(folder, set()) if _first_time(f, seen)]
+        files += found
+        labels += [index[folder.name]] * len(found)
     if not files:
-        raise DataError(
-            f"{root} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
-            "put images in it, in one sub-folder per class or flat"
-        )
-    return files, labels, class_names
+        raise DataError(f"{root} holds no image files in its class folders ({', '.join(classes[:5])}"
+                        f"{'...' if len(classes) > 5 else ''})")
+    return files, labels, classes
+
+
+def class_counts(root: Path, labels: list[int], classes: list[str]) -> str:
+    """How many images each class got, in one line (said once the images have been read)."""
+    if not classes:
+        return f"{root}: {len(labels)} images, no classes (a flat folder)"
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
+    return (f"{root}: {len(labels)} images in {len(classes)} classes: "
+            + ", ".join(f"{name} {count}" for name, count in zip(classes, counts)))
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The visible entries of ``folder``, sorted (hidden files and folders skipped)."""
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        raise DataError(f"cannot list {folder}: {exc.strerror or exc}") from None
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
+def _written_by_contraclust(folder: Path) -> bool:
+    """A run folder or sorted copies (said once, with a warning): contraclust's output is not data."""
+    if any((folder / marker).exists() for marker in FOLDER_MARKERS):
+        say(f"warning: skipping {folder}: contraclust wrote it (a run folder or sorted copies), it is not data")
+        return True
+    return False
+
+
+def _data_folders(folder: Path) -> list[Path]:
+    return [p for p in _entries(folder) if p.is_dir() and not _written_by_contraclust(p)]
+
+
+def _images_below(folder: Path, visited: set[tuple[int, int]]) -> list[Path]:
+    """Every image file at any depth below ``folder``; links are followed, each folder once."""
+    try:
+        stat = folder.stat()
+    except OSError:
+        return []
+    key = (stat.st_dev, stat.st_ino)
+    if key in visited:  # a link back up, or to a folder already read
+        return []
+    visited.add(key)
+    if _written_by_contraclust(folder):
+        return []
+    found = []
+    for entry in _entries(folder):
+        if entry.is_dir():
+            found += _images_below(entry, visited)
+        elif _is_image(entry):
+            found.append(entry)
+    return found
+
+
+def _first_time(file: Path, seen: set[tuple[int, int]]) -> bool:
+    """False for a file already listed (the same file reached through a link)."""
+    stat = file.stat()
+    key = (stat.st_dev, stat.st_ino)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
+def _unique(files: list[Path]) -> list[Path]:
+    seen: set[tuple[int, int]] = set()
+    return [f for f in files if _first_time(f, seen)]
+
+
+def _refuse_loose_images(folder: Path) -> None:
+    loose = [p for p in _entries(folder) if _is_image(p)]
+    if loose:
+        raise DataError(f"{folder} holds {len(loose)} image file(s) beside its class folders (e.g. {loose[0].name}): "
+                        f"they belong to no class; move them into a class folder, or into a folder of their own")
 
 
 def decode_image_files(files: list[Path], labels: list[int], classes: list[str], root: Path,
@@ -90,33 +183,62 @@ def decode_image_files(files: list[Path], labels: list[int], classes: list[str],
                     [str(f) for f in files])
 
 
+MAX_PIXELS = 89_478_485  # Pillow's own bound for a decompression bomb: larger images are refused
+
+
 def decode_image(file: str | Path, mode: str, size: int | None = None,
                  max_size: int | None = None) -> tuple[np.ndarray, int]:
-    """One image file as a uint8 (H, W[, 3]) array in ``mode`` (``L`` or ``RGB``), resized to ``size`` x
-    ``size`` (or, larger than ``max_size``, shrunk to it), and its larger side before resizing."""
-    from PIL import Image, UnidentifiedImageError
+    """One image file as a uint8 (H, W[, 3]) array in ``mode`` (``L`` or ``RGB``), upright by its EXIF
+    orientation (phones store sideways photos with an orientation tag), resized to ``size`` x ``size``
+    (or, larger than ``max_size``, shrunk to it), and its larger side before resizing. An image of more
+    than ``MAX_PIXELS`` pixels is refused before it is decoded (a header can claim 30000 x 30000)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
+    bound, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # opened lazily: the header, sized below
     try:
-        with Image.open(file) as img:
-            side = max(img.size)
-            img = _eight_bit(img).convert(mode)
-            target = size or (max_size if max_size is not None and side > max_size else None)
-            if target is not None and img.size != (target, target):
-                img = img.resize((target, target), Image.BILINEAR)
-            return np.asarray(img, dtype=np.uint8), side
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise DataError(f"image file {file} is {img.width} x {img.height} pixels, more than the "
+                                    f"{MAX_PIXELS:,} contraclust decodes (a decompression bomb, or shrink it first)")
+                img = ImageOps.exif_transpose(img)
+                side = max(img.size)
+                img = _eight_bit(img, file).convert(mode)
+                target = size or (max_size if max_size is not None and side > max_size else None)
+                if target is not None and img.size != (target, target):
+                    img = img.resize((target, target), Image.BILINEAR)
+                return np.asarray(img, dtype=np.uint8), side
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"image file {file} is too large to decode safely ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"corrupt or unreadable image file {file}: {exc}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = bound
 
 
-def _eight_bit(img):
-    """16- and 32-bit grey images (PIL modes I;16*, I) scaled to 8 bits by their bit depth; PIL's own
-    conversion would clip every value above 255 to white."""
+def _eight_bit(img, file):
+    """16- and 32-bit grey images (PIL modes I;16*, I) scaled to 8 bits by their bit depth, and float
+    images (mode F) by their range: 0..1, 0..255 or 0..65535 (PIL's own conversions would clip every value
+    above 255 to white, or every float below 1 to black). Negative or other floats are refused."""
     from PIL import Image
 
-    if not img.mode.startswith("I"):
+    if not (img.mode.startswith("I") or img.mode == "F"):
         return img
     values = np.asarray(img).astype(np.float64)
-    depth = 65535.0 if img.mode.startswith("I;16") or values.max(initial=0) <= 65535 else float(2**31 - 1)
+    if img.mode == "F":
+        top = float(values.max(initial=0.0)) if np.isfinite(values).all() else float("nan")
+        if not np.isfinite(top) or values.min(initial=0.0) < 0:
+            raise DataError(f"float image {file} holds negative or non-finite values; contraclust reads float images "
+                            f"in 0..1, 0..255 or 0..65535")
+        depth = next((d for d in (1.0, 255.0, 65535.0) if top <= d), None)
+        if depth is None:
+            raise DataError(f"float image {file} holds values up to {top:g}; contraclust reads float images in 0..1, "
+                            f"0..255 or 0..65535")
+    else:
+        depth = 65535.0 if img.mode.startswith("I;16") or values.max(initial=0) <= 65535 else float(2**31 - 1)
     return Image.fromarray(np.rint(np.clip(values, 0, depth) * (255.0 / depth)).astype(np.uint8), mode="L")
 
 
@@ -141,10 +263,12 @@ def _cache_path(root: Path, files: list[Path], size: str, channels: int | str,
                 cache_dir: str | Path | None) -> Path | None:
     if os.environ.get("CONTRACLUST_NO_CACHE"):
         return None
-    digest = hashlib.sha256(f"{root.resolve()}|{size}|{channels}".encode())
+    digest = hashlib.sha256(os.fsencode(f"{root.resolve()}|{size}|{channels}"))
     for file in files:
+        # size and mtime alone are what cp -p and rsync -a keep when they replace a file; its inode and
+        # change time they cannot keep. File names as bytes: a name need not be UTF-8.
         stat = file.stat()
-        digest.update(f"{file}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        digest.update(os.fsencode(f"{file}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"))
     directory = Path(cache_dir) if cache_dir else default_cache_dir()
     return directory / f"{root.name}-{digest.hexdigest()[:16]}.npz"
 

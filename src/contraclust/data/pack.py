@@ -29,7 +29,7 @@ import torch
 
 from contraclust.console import progress_bar, say
 from contraclust.data.dataset import ImageSet
-from contraclust.data.images import decode_image, list_image_folder, looks_grey
+from contraclust.data.images import class_counts, decode_image, list_image_folder, looks_grey
 from contraclust.errors import DataError
 
 PACK_SUFFIX = ".ccpack"
@@ -45,7 +45,7 @@ def _file_digest(files: list[Path]) -> str:
     digest = hashlib.sha256()
     for file in files:
         stat = file.stat()
-        digest.update(f"{file}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        digest.update(os.fsencode(f"{file}|{stat.st_size}|{stat.st_mtime_ns}\n"))
     return digest.hexdigest()
 
 
@@ -101,6 +101,8 @@ def pack_folder(source: str | Path, output: str | Path, size: int, channels: int
         raise DataError(f"--channels must be 1 or 3, got {channels}")
     if image_format not in ("raw", "jpeg") or not 1 <= quality <= 100:
         raise DataError(f"--format must be raw or jpeg and --quality 1..100, got {image_format!r}, {quality}")
+    if source.is_dir() and source.resolve() in output.resolve().parents:
+        raise DataError(f"--output {output} lies inside the folder it packs, {source}: choose a place outside it")
     files, labels, classes = list_image_folder(source)
     digest = _file_digest(files)
     meta_path = output / "meta.json"
@@ -117,7 +119,7 @@ def pack_folder(source: str | Path, output: str | Path, size: int, channels: int
             np.save(output / "offsets.npy", np.zeros(len(files) + 1, np.int64))
         np.save(output / "labels.npy", np.asarray(labels, np.int64))
         np.save(output / "sides.npy", np.zeros(len(files), np.int32))
-        (output / "paths.txt").write_text("".join(f"{f}\n" for f in files))
+        (output / "paths.txt").write_text(_paths_text(files, source), errors="surrogateescape")
         meta = {"format": FORMAT, "version": VERSION, "kind": image_format, "size": size, "channels": channels,
                 "n": len(files), "packed": 0, "classes": classes, "source": str(source.resolve()),
                 "files_digest": digest}
@@ -145,6 +147,8 @@ def pack_folder(source: str | Path, output: str | Path, size: int, channels: int
                 break
     writer.close()
     bar.close()
+    if meta["packed"] == meta["n"]:
+        say(class_counts(source, labels, classes))
     return output
 
 
@@ -195,6 +199,23 @@ def _resume_meta(output: Path, digest: str, size: int, channels: int | None, ima
     return meta
 
 
+# meta.json's fields and what each must be (a pack is data from anywhere: every field is checked).
+META_FIELDS = {
+    "kind": (lambda v: v in ("raw", "jpeg"), "raw or jpeg"),
+    "size": (lambda v: _whole(v) and 4 <= v <= 1024, "a whole number of pixels from 4 to 1024"),
+    "channels": (lambda v: v in (1, 3) and _whole(v), "1 or 3"),
+    "n": (lambda v: _whole(v) and v >= 1, "a whole number of images, at least 1"),
+    "packed": (lambda v: _whole(v) and v >= 0, "a whole number of images packed"),
+    "classes": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of class names"),
+    "source": (lambda v: isinstance(v, str) and bool(v), "the folder the images came from"),
+    "files_digest": (lambda v: isinstance(v, str), "a digest"),
+}
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def read_meta(path: Path) -> dict:
     try:
         meta = json.loads((path / "meta.json").read_text())
@@ -204,7 +225,44 @@ def read_meta(path: Path) -> dict:
         raise DataError(f"{path}: meta.json is not a {PACK_SUFFIX} description")
     if meta.get("version") != VERSION:
         raise DataError(f"{path}: pack version {meta.get('version')} is not the {VERSION} this contraclust reads")
+    meta.setdefault("kind", "raw")
+    for name, (valid, what) in META_FIELDS.items():
+        if name not in meta:
+            raise DataError(f"{path}: meta.json has no {name!r} ({what}); the pack is damaged, pack it again")
+        if not valid(meta[name]):
+            raise DataError(f"{path}: meta.json's {name!r} is {meta[name]!r}, not {what}; the pack is damaged")
+    if meta["packed"] > meta["n"]:
+        raise DataError(f"{path}: meta.json says {meta['packed']} of {meta['n']} images are packed")
     return meta
+
+
+def _paths_text(files: list[Path], source: Path) -> str:
+    """paths.txt: each file's path relative to the pack's source folder, one JSON string a line (a name
+    may hold a newline or bytes that are not UTF-8)."""
+    return "".join(json.dumps(os.path.relpath(f, source)) + "\n" for f in files)
+
+
+def read_paths(path: Path, source: str, n: int) -> list[str]:
+    """The image files of a pack, each checked to lie inside its source folder: a pack is a file from
+    anywhere, and its paths are what ``predict --copy-into`` copies."""
+    root = Path(source)
+    lines = (path / "paths.txt").read_text(errors="surrogateescape").splitlines()
+    if len(lines) != n:
+        raise DataError(f"{path}: paths.txt lists {len(lines)} files, meta.json says {n} images")
+    paths = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            name = json.loads(line) if line.startswith('"') else line  # packs written before names were quoted
+        except ValueError:
+            raise DataError(f"{path}: line {number} of paths.txt is not a quoted path") from None
+        if not isinstance(name, str) or not name:
+            raise DataError(f"{path}: line {number} of paths.txt is not a path")
+        full = Path(os.path.normpath(root / name))
+        if full != root and root not in full.parents:
+            raise DataError(f"{path}: line {number} of paths.txt points outside the pack's source folder {root} "
+                            f"({name}); refusing the pack")
+        paths.append(str(full))
+    return paths
 
 
 def read_pack(path: str | Path) -> ImageSet:
@@ -221,20 +279,26 @@ def read_pack(path: str | Path) -> ImageSet:
     try:
         labels = np.load(path / "labels.npy", allow_pickle=False)
         sides = np.load(path / "sides.npy", allow_pickle=False)
-        paths = (path / "paths.txt").read_text().splitlines()
-        if meta.get("kind", "raw") == "raw":
+        paths = read_paths(path, meta["source"], meta["n"])
+        if meta["kind"] == "raw":
             array = np.load(path / "images.npy", mmap_mode="c", allow_pickle=False)
             if array.dtype != np.uint8 or array.shape != expected:
                 raise DataError(f"{path}: images.npy is {array.dtype} {array.shape}, meta.json says uint8 {expected}")
             images = torch.from_numpy(array)
         else:
             images = JpegImages(np.load(path / "offsets.npy", allow_pickle=False),
-                                np.memmap(path / "jpeg.bin", np.uint8, "r"), expected)
+                                np.memmap(path / "jpeg.bin", np.uint8, "r"), expected, str(path))
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: a file of the pack is unreadable ({type(exc).__name__}: {exc})") from None
     if labels.shape != (meta["n"],):
         raise DataError(f"{path}: labels.npy holds {labels.shape} labels, meta.json says {meta['n']} images")
     classes = list(meta["classes"])
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{path}: labels.npy holds {labels.dtype} values; labels are whole numbers (-1: none)")
+    low, high = int(labels.min()), int(labels.max())
+    if (classes and not 0 <= low <= high < len(classes)) or (not classes and (low, high) != (-1, -1)):
+        expected = f"0..{len(classes) - 1} for its {len(classes)} classes" if classes else "-1 (it names no classes)"
+        raise DataError(f"{path}: labels.npy holds labels from {low} to {high}; meta.json allows {expected}")
     return ImageSet(images, labels if classes else None, path.stem, classes,
                     int(np.median(sides)) if len(sides) else 0, paths)
 
@@ -248,11 +312,22 @@ class JpegImages:
     dtype = torch.uint8
     ndim = 4
 
-    def __init__(self, offsets: np.ndarray, blob: np.ndarray, shape: tuple[int, int, int, int]):
+    def __init__(self, offsets: np.ndarray, blob: np.ndarray, shape: tuple[int, int, int, int],
+                 name: str = "jpeg pack"):
         if offsets.shape != (shape[0] + 1,) or int(offsets[-1]) != len(blob):
-            raise DataError(f"jpeg pack: {len(offsets)} offsets ending at {int(offsets[-1])} for {shape[0]} images "
+            raise DataError(f"{name}: {len(offsets)} offsets ending at {int(offsets[-1])} for {shape[0]} images "
                             f"and {len(blob)} bytes")
-        self.offsets, self.blob = offsets, blob
+        starts, ends = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+        if offsets.dtype.kind not in "iu" or (ends - starts < 4).any():
+            raise DataError(f"{name}: offsets.npy does not describe {shape[0]} images (an entry is empty or backwards)")
+        # Every entry must begin and end as a JPEG does (markers SOI FFD8 and EOI FFD9): a damaged pack is
+        # refused when it is opened, naming the image, not later in the middle of a run.
+        whole = ((blob[starts] == 0xFF) & (blob[starts + 1] == 0xD8)
+                 & (blob[ends - 2] == 0xFF) & (blob[ends - 1] == 0xD9))
+        if not whole.all():
+            raise DataError(f"{name}: image {int(np.flatnonzero(~whole)[0])} of the pack is not a whole JPEG; "
+                            f"pack it again")
+        self.offsets, self.blob, self.name = offsets, blob, name
         self.shape = torch.Size(shape)
         self.nbytes = int(np.prod(shape))  # decoded, which is what the device would hold
 
@@ -277,8 +352,11 @@ class JpegImages:
         rows, single = self._rows(index)
         out = np.empty((len(rows), self.shape[2], self.shape[3], self.shape[1]), np.uint8)
         for i, row in enumerate(rows):
-            with Image.open(io.BytesIO(self._bytes(row))) as img:
-                out[i] = np.asarray(img.convert("L" if self.shape[1] == 1 else "RGB")).reshape(out.shape[1:])
+            try:
+                with Image.open(io.BytesIO(self._bytes(row))) as img:
+                    out[i] = np.asarray(img.convert("L" if self.shape[1] == 1 else "RGB")).reshape(out.shape[1:])
+            except (OSError, ValueError, SyntaxError) as exc:
+                raise DataError(f"{self.name}: image {int(row)} of the pack cannot be decoded ({exc})") from None
         batch = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
         return batch[0] if single else batch
 

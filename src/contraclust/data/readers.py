@@ -7,13 +7,15 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from contraclust.data.dataset import FeatureSet, ImageSet, Samples
-from contraclust.data.images import decode_image_files, list_image_folder
+from contraclust.console import say
+from contraclust.data.images import class_counts, decode_image_files, list_image_folder
 from contraclust.data.pack import is_pack, read_pack
 from contraclust.data.tables import TABLE_SUFFIXES, read_table
 from contraclust.errors import DataError, DataTypeError
@@ -122,6 +124,8 @@ def read_array_file(path: str | Path) -> Samples:
     path = Path(path)
     try:
         if path.suffix == ".npy":
+            # the header first (a memory map reads nothing more): it can claim any size, 23 TiB say
+            _check_it_fits(path, np.load(path, mmap_mode="r", allow_pickle=False).nbytes)
             return from_array(np.load(path, allow_pickle=False), None, path.stem)
         with np.load(path, allow_pickle=False) as archive:
             keys = set(archive.files)
@@ -132,8 +136,32 @@ def read_array_file(path: str | Path) -> Samples:
             return from_array(archive[x_key], archive[y_key] if y_key else None, path.stem)
     except DataError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
+    except MemoryError:
+        raise DataError(f"{path}: the array it holds is larger than this machine's memory") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: cannot read array file ({exc})") from None
+
+
+def _check_it_fits(path: Path, nbytes: int) -> None:
+    """Refuse an array whose size (as its header says) is more than the file holds or the memory has."""
+    if nbytes > path.stat().st_size:
+        raise DataError(f"{path}: its header claims {nbytes:,} bytes of data, the file holds {path.stat().st_size:,}; "
+                        f"it is truncated or damaged")
+    available = _available_memory()
+    if available is not None and nbytes > 0.9 * available:
+        raise DataError(f"{path}: the array holds {nbytes / 2**30:.1f} GB, more than the {available / 2**30:.1f} GB "
+                        f"of memory available")
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def read_image_folder(
@@ -157,7 +185,9 @@ def read_image_folder(
     """
     root = Path(root)
     files, labels, classes = list_image_folder(root)
-    return decode_image_files(files, labels, classes, root, size, channels, cache_dir, progress, max_size)
+    data = decode_image_files(files, labels, classes, root, size, channels, cache_dir, progress, max_size)
+    say(class_counts(root, labels, classes))
+    return data
 
 
 class ArrayUnpickler(pickle.Unpickler):
@@ -243,6 +273,7 @@ def read_sklearn_digits() -> ImageSet:
 
 
 BUILTIN_DATASETS = {"mnist5k": read_mnist5k, "digits": read_sklearn_digits}
+BUILTIN_PREFIX = "builtin:"  # builtin:digits is the built-in set even where a folder named digits exists
 
 
 def load_data(spec: str | Path | None = None, image_size: int | None = None, channels: int | None = None,
@@ -259,8 +290,18 @@ def load_data(spec: str | Path | None = None, image_size: int | None = None, cha
         raise DataError(f"{spec or 'mnist5k'}: --label-column and --id-column apply to tables (.csv, .tsv, .parquet)")
     if spec is not None and not str(spec).strip():
         raise DataError("the data path is empty; give a folder, a file or one of: " + ", ".join(BUILTIN_DATASETS))
-    if spec is None or str(spec) in BUILTIN_DATASETS:
-        return BUILTIN_DATASETS[str(spec or "mnist5k")]()
+    if spec is None:
+        return BUILTIN_DATASETS["mnist5k"]()
+    if str(spec).startswith(BUILTIN_PREFIX):
+        name = str(spec)[len(BUILTIN_PREFIX):]
+        if name not in BUILTIN_DATASETS:
+            raise DataError(f"{spec}: no built-in data set of that name; built in: {', '.join(BUILTIN_DATASETS)}")
+        return BUILTIN_DATASETS[name]()
+    if str(spec) in BUILTIN_DATASETS:
+        if not Path(spec).exists():
+            return BUILTIN_DATASETS[str(spec)]()
+        say(f"{spec}: reading the {'folder' if Path(spec).is_dir() else 'file'} {Path(spec).resolve()} that has this "
+            f"name; the built-in data set of that name is --data {BUILTIN_PREFIX}{spec}")
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(
@@ -281,6 +322,14 @@ def load_data(spec: str | Path | None = None, image_size: int | None = None, cha
         return read_cifar(path)
     return read_image_folder(path, size=image_size, channels=channels, cache_dir=cache_dir, progress=progress,
                              max_size=max_size)
+
+
+def is_image_folder(path: str | Path) -> bool:
+    """True when ``load_data`` reads ``path`` as a folder of image files (not a pack, nor a CIFAR or STL-10
+    folder of binary batches): a folder whose every image file is taken for data."""
+    path = Path(path).expanduser()
+    binary = (path / "stl10_binary").is_dir() or any(path.glob("*_X.bin")) if path.is_dir() else False
+    return path.is_dir() and not is_pack(path) and not is_cifar_folder(path) and not binary
 
 
 def is_cifar_folder(path: Path) -> bool:

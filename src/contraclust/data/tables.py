@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from contraclust.console import say
 from contraclust.data.dataset import FeatureSet
 from contraclust.errors import DataError
 
@@ -37,16 +38,21 @@ def read_table(path: str | Path, label_column: str | None = None, id_column: str
         raw = columns[label_column]
         if any(value in ("", None) for value in raw):
             raise DataError(f"{path}: the label column {label_column!r} has empty cells")
+        for row, value in enumerate(raw, start=1):
+            if _natural(str(value))[0] == 0 and not math.isfinite(float(value)):
+                raise DataError(f"{path}: the label column {label_column!r} has a non-finite value ({value}) in row "
+                                f"{row}; a label is a whole number or a class name")
         labels, classes = _label_ids([str(v) for v in raw])
     ids = [str(v) for v in columns[id_column]] if id_column is not None else []
     return FeatureSet(torch.from_numpy(matrix.astype(np.float32)), labels, path.stem, classes, ids)
 
 
 def _read_delimited(path: Path) -> tuple[list[str], dict[str, list]]:
-    delimiter = "\t" if path.suffix == ".tsv" else ","
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle, delimiter=delimiter))
+            text = handle.read()
+        delimiter = _delimiter(path, text)
+        rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read the table ({exc})") from None
     rows = [row for row in rows if row]  # blank lines
@@ -59,6 +65,21 @@ def _read_delimited(path: Path) -> tuple[list[str], dict[str, list]]:
         if len(row) != len(header):
             raise DataError(f"{path}: line {number} has {len(row)} fields, the header has {len(header)}")
     return header, {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}
+
+
+def _delimiter(path: Path, text: str) -> str:
+    """A tab for .tsv; for .csv a comma, unless the header holds no comma but semicolons (the European
+    spreadsheets' CSV), tabs or bars, which is then said."""
+    if path.suffix == ".tsv":
+        return "\t"
+    header = text.split("\n", 1)[0]
+    if "," in header:
+        return ","
+    for other, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        if other in header:
+            say(f"{path}: its header has no commas but {name}: read with {name} between the fields")
+            return other
+    return ","
 
 
 def _read_parquet(path: Path) -> tuple[list[str], dict[str, list]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from contraclust.errors import ContraclustError, DataError
+from contraclust.markers import SORTED_MARKER
 
 UNCERTAIN = "uncertain"
 
@@ -31,15 +32,27 @@ def sort_into_folders(paths: list[str], clusters: np.ndarray, confidence: np.nda
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
         raise ContraclustError(f"{destination} exists and is not an empty folder; choose a new one")
     sources = [Path(p).resolve() for p in paths]
+    first: dict[Path, int] = {}
+    for row, source in enumerate(sources):
+        if source in first:
+            raise DataError(f"the data lists {source} twice (samples {first[source]} and {row}); each image is "
+                            f"sorted once")
+        first[source] = row
+        if not source.is_file():
+            raise DataError(f"the image file {source} (sample {row}) does not exist (any more); nothing was sorted")
     names = [Path(p.name) for p in sources]
     if len(set(names)) < len(names):
         root = Path(os.path.commonpath([str(p.parent) for p in sources]))
         names = [p.relative_to(root) for p in sources]
+    destination.mkdir(parents=True, exist_ok=True)
+    (destination / SORTED_MARKER).write_text("images sorted by contraclust predict; not data\n")
     counts: dict[str, int] = {}
     for source, name, cluster, sure in zip(sources, names, clusters, confidence):
         folder = UNCERTAIN if sure < min_confidence else cluster_folder_name(int(cluster), n_clusters)
         target = destination / folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(target):  # never overwrite: the count is the count of files written
+            raise ContraclustError(f"{target} exists already; sorting stopped after {sum(counts.values())} files")
         if link:
             os.symlink(source, target)
         else:

@@ -13,7 +13,8 @@ from contraclust.errors import DataError
 
 
 def save_view_grid(data: ImageSet, augment: AugmentConfig, path: str | Path, n: int = 8, seed: int = 0) -> Path:
-    """Save a 3-row grid: ``n`` originals (resized to the view size), then view a, then view b."""
+    """Save a 3-row grid: ``n`` originals (resized to the view size; all of them when the data has fewer),
+    then view a, then view b."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,6 +23,7 @@ def save_view_grid(data: ImageSet, augment: AugmentConfig, path: str | Path, n: 
     if not data.is_image:
         raise DataError("views can only be drawn for images")
     generator = torch.Generator().manual_seed(seed)
+    n = min(n, len(data))
     rows = torch.randperm(len(data), generator=generator)[:n]
     batch = data.images[rows]
     augmenter = ImageAugmenter(augment)

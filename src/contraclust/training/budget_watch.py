@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from contraclust.console import say
-from contraclust.training.budget import BudgetKeeper, RunShape
+from contraclust.training.budget import BudgetKeeper, RunShape, format_duration
 from contraclust.training.distributed import broadcast_object
 from contraclust.training.state import checkpoint_seconds
 
@@ -102,6 +102,10 @@ class BudgetWatch:
         trainer.schedule.refit(trainer.budget_plan.total_steps, step)
         if trainer.dist.is_main:
             say(trainer.budget_plan.describe())
+            if trainer.budget_plan.expected_seconds > trainer.budget_plan.budget_seconds:
+                say(f"warning: the time budget of {format_duration(trainer.budget_plan.budget_seconds)} cannot be "
+                    f"met: the shortest run (what is done, a step, the read-out and the files) ends after "
+                    f"{format_duration(trainer.budget_plan.expected_seconds)}; give a longer --budget")
 
     def _replan(self, total: int, step: int) -> None:
         """The guard's new length (rank 0's keeper has already taken it): end the schedule there."""

@@ -159,8 +159,11 @@ def read_checkpoint_file(path: Path) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        named = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if named:  # a pickle that names a class or function: what a code-running file needs
+        # torch's weights-only unpickler refused a pickle that names a class or function: what a file that
+        # runs code needs (torch words it "Unsupported global: GLOBAL x", or in 2.13 "unsupported GLOBAL x
+        # whose module x is blocked"). Unsafe: stop, never fall back to an older checkpoint.
+        named = re.search(r"GLOBAL\s+([\w.]+)", str(exc))
+        if named:
             raise UnsafeCheckpointError(f"refusing checkpoint {path}: it holds objects other than tensors and plain "
                                         f"data ({named.group(1)}), and loading it could run code") from None
         raise CheckpointError(f"checkpoint {path} is unreadable (not a plain-data checkpoint; refused unread)") from None

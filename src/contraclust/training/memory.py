@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from contraclust.augment import build_augmenter
+from contraclust.errors import ConfigError
 
 ACTIVATION_MARGIN = 1.5  # backward's transient gradients and workspaces, on top of the saved activations
 
@@ -74,3 +75,33 @@ def largest_batch(per_sample: float, state_bytes: int, device_bytes: float, data
     state and a reserve (CUDA's context, cuDNN's workspaces, the allocator's slack)."""
     room = device_bytes - data_bytes - state_bytes - reserve_bytes
     return max(0, int(room // (ACTIVATION_MARGIN * per_sample)))
+
+
+def _gb(nbytes: float) -> str:
+    return f"{nbytes / 2 ** 30:.1f} GB"
+
+
+def check_model_fits(config, sample_shape: tuple[int, ...], device: torch.device) -> None:
+    """Refuse, before anything is allocated, a model whose weights, gradients and optimiser moments alone
+    would not fit the device's free memory (counted on a model built on the meta device: no memory)."""
+    from contraclust.methods import build_method
+    from contraclust.training.streaming import free_memory_bytes
+
+    with torch.device("meta"):
+        method = build_method(config, sample_shape)
+    needed, free = model_state_bytes(method), free_memory_bytes(device)
+    if needed > 0.8 * free:
+        weights = sum(p.numel() for p in method.parameters())
+        raise ConfigError(f"the model ({weights:,} weights: {config.model.backbone}, width {config.model.width}) needs "
+                          f"{_gb(needed)} for its weights, gradients and optimiser, and {device} has {_gb(free)} "
+                          f"free: choose a smaller model (model.width, model.head_hidden)")
+
+
+def check_step_fits(needed: int, device: torch.device, batch: int) -> None:
+    """Refuse a training step that would not fit the device's free memory (the data already placed)."""
+    from contraclust.training.streaming import free_memory_bytes
+
+    free = free_memory_bytes(device)
+    if needed > free:
+        raise ConfigError(f"a training step of {batch} samples needs about {_gb(needed)} on {device}, which has "
+                          f"{_gb(free)} free: lower --batch-size or the input size (augment.size, --image-size)")

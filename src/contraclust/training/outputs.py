@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,8 @@ def write_assignments(path: Path, clusters: np.ndarray, probabilities: np.ndarra
     header += ["label"] if labels is not None else []
     confidence = probabilities.max(axis=1)
     uncertain = confidence < uncertain_below
-    with open(path, "w", newline="") as handle:
+    partial = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(partial, "w", newline="", errors="surrogateescape") as handle:  # names as the file system has them
         writer = csv.writer(handle)
         writer.writerow(header)
         for i, cluster in enumerate(clusters):
@@ -40,6 +42,7 @@ def write_assignments(path: Path, clusters: np.ndarray, probabilities: np.ndarra
             for rank in range(1, top):
                 row += [int(order[i, rank]), f"{probabilities[i, order[i, rank]]:.6f}"]
             writer.writerow(row + ([int(labels[i])] if labels is not None else []))
+    os.replace(partial, path)  # the file is the old one or the whole new one, never a torn one
     return int(uncertain.sum())
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from contraclust.config import RunConfig
 from contraclust.console import say
 from contraclust.errors import ConfigError, ContraclustError
+from contraclust.markers import RUN_LOCK
 from contraclust.training.checkpoint import check_same_run, list_checkpoints, load_checkpoint
 
 try:
@@ -25,8 +26,8 @@ try:
 except ImportError:  # Windows: fall back to an exclusive-create lock file
     fcntl = None
 
-LOCK_NAME = ".contraclust.lock"
-RUN_FILES = ("config.json", "log.csv", "metrics.json", "assignments.csv", "checkpoints", "cc-stage")
+LOCK_NAME = RUN_LOCK  # also what marks a folder as a run folder for the image reader
+RUN_FILES = ("config.json", "log.csv", "metrics.json", "assignments.csv")
 RESUME_RECORD = "resumes.jsonl"
 # What a resume may change: how long the run goes on and how it reports, never what it computes.
 SAFE_ON_RESUME = ("train.epochs", "train.progress", "train.log_every", "train.eval_batch_size",
@@ -34,8 +35,13 @@ SAFE_ON_RESUME = ("train.epochs", "train.progress", "train.log_every", "train.ev
 
 
 def holds_run(folder: Path) -> bool:
-    """True when ``folder`` holds (part of) a run: its config, log, results or checkpoints."""
-    return folder.is_dir() and any((folder / name).exists() for name in RUN_FILES)
+    """True when ``folder`` holds (part of) a run: its config, log, results, checkpoints or a CC stage that
+    holds one (an empty ``checkpoints/`` or ``cc-stage/`` is not a run)."""
+    if not folder.is_dir():
+        return False
+    if any((folder / name).is_file() for name in RUN_FILES):
+        return True
+    return bool(list_checkpoints(folder / "checkpoints")) or holds_run(folder / "cc-stage")
 
 
 def has_checkpoint(folder: Path) -> bool:

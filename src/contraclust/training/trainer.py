@@ -39,7 +39,7 @@ from contraclust.training.distributed import (
     DistContext, barrier, broadcast_buffers, broadcast_flag, check_distributed, gather, init_distributed, wrap_model,
 )
 from contraclust.training.inference import eval_starts, predict_probabilities
-from contraclust.training.memory import measure_step_bytes
+from contraclust.training.memory import check_model_fits, check_step_fits, measure_step_bytes
 from contraclust.training.outputs import write_run_outputs
 from contraclust.training.schedule import LearningRateSchedule, build_optimizer
 from contraclust.training.state import append_log, restore_trainer_state, resume_trainer, rewrite_log, trainer_state
@@ -126,6 +126,8 @@ class Trainer:
         self.steps_per_epoch = self.instance_steps + self.cluster_steps
 
         _seed_everything(train.seed + self.dist.rank)
+        if method is None:
+            check_model_fits(config, data.sample_shape, self.device)
         self.method = method if method is not None else build_method(config, data.sample_shape)
         if not data.is_image and hasattr(self.method.backbone, "fit_input"):
             self.method.backbone.fit_input(data.tensor)  # input statistics; a resumed or initial state replaces them
@@ -140,10 +142,11 @@ class Trainer:
         self.method, self.model, self.forward = wrap_model(self.method, self.dist, self.device, train)
         self.optimizer = build_optimizer(config.optim, self.method.parameters(), self.device)
         self.autocast_dtype = autocast_dtype(train.precision, self.device)
+        step_bytes = measure_step_bytes(self.method, config.augment, data.tensor, data.is_image, self.device,
+                                        self.local_batch, self.autocast, self.use_channels_last)
         self.source, self.instance_source, placement = place_data(
-            data.tensor, instance_data.tensor if self.instance_steps else None, self.device, train,
-            lambda: measure_step_bytes(self.method, config.augment, data.tensor, data.is_image, self.device,
-                                       self.local_batch, self.autocast, self.use_channels_last))
+            data.tensor, instance_data.tensor if self.instance_steps else None, self.device, train, lambda: step_bytes)
+        check_step_fits(step_bytes, self.device, self.local_batch)
         if self.dist.is_main:
             say(placement)
         self.samples = self.source.samples  # on the device when resident, in host memory when streamed
