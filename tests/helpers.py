@@ -22,6 +22,18 @@ def mnist_subset(path: Path, n: int = 400) -> Path:
     return path
 
 
+def digit_folder(path: Path, n: int = 400) -> Path:
+    """The first ``n`` MNIST-5k digits (every 5000/n-th) as PNG files in one folder per class."""
+    from PIL import Image
+
+    data = read_mnist5k()
+    for row in np.arange(0, 5000, 5000 // n)[:n]:
+        folder = path / str(int(data.labels[row]))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(data.images[row, 0].numpy()).save(folder / f"{row}.png")
+    return path
+
+
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None, process: bool = False) -> subprocess.CompletedProcess:
     """``contraclust ARGS``: in this process (``run_cli_here``) unless ``process`` asks for a fresh Python, as
     for what only a process shows (what the interpreter prints, an exit status, signals, locks held apart)."""

@@ -1,5 +1,3 @@
-import sys
+from contraclust.cli.main import entry
 
-from contraclust.cli.main import main
-
-sys.exit(main())
+entry()

@@ -40,6 +40,7 @@ from contraclust.presets import cc_stage_config
 from contraclust.recipes.auto import recipe_lines
 from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
 from contraclust.training.device import resolve_device
+from contraclust.training.outputs import record_whole_run
 from contraclust.training.run_folder import (
     RunLock, check_fresh, flatten, read_run_config, record_resume, recorded_changes, resume_changes,
 )
@@ -165,6 +166,9 @@ class Run:
             self.result = RunResult(**vars(self._stage_result), stages=[s.name for s in self.stages])
             if holding:
                 self._write_figures()
+                if (self.folder / "metrics.json").exists():
+                    record_whole_run(self.folder, time.monotonic() - started_at)
+            self.result.wall_seconds = time.monotonic() - started_at
         return self.result
 
     def _stage(self, stage: Stage, weights: dict | None, started_at: float) -> tuple[dict, float]:

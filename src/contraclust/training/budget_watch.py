@@ -39,6 +39,7 @@ class BudgetWatch:
     def __init__(self, trainer):
         self.trainer = trainer
         self.keeper = self._keeper()
+        self._checkpoint_writes: list[float] = []  # measured seconds of this process's checkpoint writes
 
     def _keeper(self) -> BudgetKeeper | None:
         trainer = self.trainer
@@ -68,6 +69,20 @@ class BudgetWatch:
         if self.keeper is not None:
             self.keeper.exclude(seconds)
 
+    def evaluated(self, seconds: float) -> None:
+        """An evaluation pass took ``seconds``: the plan's estimate moves halfway to it, so the guard
+        projects the rest with what evaluations really cost (before the epoch's checkpoint stores the plan)."""
+        plan = self.keeper.plan if self.keeper is not None else None
+        if plan is not None:
+            plan.eval_seconds = 0.5 * (plan.eval_seconds + seconds)
+
+    def after_epoch(self, seconds: float, checkpointed: float | None) -> None:
+        """The epoch's end took ``seconds``, none of it training; its checkpoint write (``checkpointed``
+        seconds), as measured, replaces the planner's estimate of one from here on (a slow disk)."""
+        self.exclude(seconds)
+        if checkpointed is not None:
+            self._checkpoint_writes.append(checkpointed)
+
     def at_log_point(self, step: int, mean_loss: torch.Tensor) -> Verdict:
         """Rank 0's verdict, the same on every rank, acted on: the plan made or the length changed."""
         trainer, verdict = self.trainer, None
@@ -86,9 +101,11 @@ class BudgetWatch:
     def run_shape(self) -> RunShape:
         trainer = self.trainer
         train = trainer.config.train
+        writes = self._checkpoint_writes
+        write_seconds = sum(writes) / len(writes) if writes else checkpoint_seconds(trainer.method)
         return RunShape(trainer.steps_per_epoch, train.epochs, train.eval_every,
                         trainer.data.labels is not None and train.eval_every > 0, train.checkpoint_every,
-                        checkpoint_seconds(trainer.method) if trainer.out_dir else 0.0)
+                        write_seconds if trainer.out_dir else 0.0)
 
     def _plan(self, step: int) -> None:
         """Time one evaluation, plan the steps that fit (rank 0 decides), end the schedule there."""

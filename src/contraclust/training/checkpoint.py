@@ -94,6 +94,14 @@ def generator_device_type(state: torch.Tensor) -> str:
     return "cpu" if state.numel() == CPU_GENERATOR_STATE_BYTES else "cuda"
 
 
+def last_good_checkpoint(out_dir: Path | None) -> str:
+    """Where a run that failed can be continued from: its newest checkpoint, named, or that there is none."""
+    found = list_checkpoints(Path(out_dir) / "checkpoints") if out_dir is not None else []
+    if not found:
+        return "no checkpoint was written before it" if out_dir is not None else "nothing was saved (no run folder)"
+    return f"the last good checkpoint is kept: {found[-1]}"
+
+
 def list_checkpoints(directory: Path) -> list[Path]:
     """Checkpoint files in ``directory``, oldest epoch first."""
     if not directory.is_dir():

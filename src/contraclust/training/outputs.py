@@ -63,4 +63,20 @@ def write_run_outputs(out_dir: Path, result, labels: np.ndarray | None,
                "peak_device_memory_mb": peak_device_memory_mb(device), "device": str(device)}
     if plan is not None:
         summary["budget_plan"] = plan.to_dict()
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    write_json(out_dir / "metrics.json", summary)
+
+
+def record_whole_run(out_dir: Path, wall_seconds: float) -> None:
+    """metrics.json's ``wall_seconds`` made the whole run's: every stage and every process of it, and the
+    files written after training (the curves, the report), counted from the command's start."""
+    path = out_dir / "metrics.json"
+    summary = json.loads(path.read_text())
+    summary["wall_seconds"] = round(wall_seconds, 3)
+    write_json(path, summary)
+
+
+def write_json(path: Path, value) -> None:
+    """``value`` as indented JSON in ``path``, whole or not at all (a temporary file renamed)."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(value, indent=2))
+    os.replace(partial, path)

@@ -319,7 +319,7 @@ class Trainer:
                         bar.close()
                         raise TrainingDiverged(
                             f"the loss became {verdict.loss} at epoch {epoch}, step {done}; lower the learning "
-                            f"rate or check the data; the last good checkpoint is kept in the run folder")
+                            f"rate or check the data; {ckpt.last_good_checkpoint(self.out_dir)}")
                     if verdict.changes_length:
                         bar.set_total(self.schedule.total_steps - self.start_step)
                     bar.set_postfix(epoch=epoch, loss=f"{verdict.loss:.4f}", refresh=False)
@@ -331,20 +331,24 @@ class Trainer:
             self.images_trained += done * train.batch_size
             finished = step >= self.schedule.total_steps
             evaluation_began = self.clock()
+            checkpointed = None  # its seconds, when one is written
             row = {"epoch": epoch, "lr": self.lr_at(step - 1)}
             row.update({k: float(v) / counts[k] for k, v in totals.items()})
             if self.data.labels is not None and train.eval_every and (epoch % train.eval_every == 0 or finished):
                 last_prediction = (epoch, *self.predict())
                 row.update(evaluate_clustering(self.data.labels, last_prediction[1]))
+                budget.evaluated(self.clock() - evaluation_began)
                 bar.set_postfix(epoch=epoch, loss=f"{row['loss']:.4f}", nmi=f"{row['nmi']:.3f}", refresh=False)
             row["wall_seconds"] = round(self.run_seconds(), 3)
             self.history.append(row)
             if self.out_dir and self.dist.is_main:
                 append_log(self.out_dir / "log.csv", row)
                 if epoch % train.checkpoint_every == 0 or finished:
+                    writing_began = self.clock()
                     ckpt.save_checkpoint(self.out_dir / "checkpoints", epoch, self.state(epoch, step))
+                    checkpointed = self.clock() - writing_began
             barrier()
-            budget.exclude(self.clock() - evaluation_began)
+            budget.after_epoch(self.clock() - evaluation_began, checkpointed)
             if on_epoch_end is not None and broadcast_flag(bool(on_epoch_end(row))):
                 break
         bar.close()

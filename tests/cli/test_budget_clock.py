@@ -1,0 +1,50 @@
+"""Time budgets on the machine's own clock: ``fit --budget`` ends, its report included, inside the budget,
+and metrics.json's ``wall_seconds`` is the whole run's (both stages of the default job, the report).
+
+The allowances are what lies outside the command's own clock: in this process nothing (the clock starts
+when ``main`` is called; 0.25 s for the test's own timing), and for a process the moments before the
+kernel has created it and after it has ended (0.5 s): its clock starts at the process's start, so the
+interpreter's start-up and the imports are inside the budget."""
+import json
+import time
+
+import pytest
+
+from helpers import digit_folder, run_cli
+
+IN_PROCESS_ALLOWANCE = 0.25
+PROCESS_ALLOWANCE = 0.5
+BUDGET = 15.0
+
+
+def test_the_default_job_on_digits_ends_inside_its_budget_report_included(tmp_path):
+    run = tmp_path / "run"
+    began = time.monotonic()
+    fit = run_cli("fit", "--data", "digits", "-k", "10", "--budget", f"{BUDGET:g}s", "--out", str(run), "--device",
+                  "cpu", "--no-progress")
+    elapsed = time.monotonic() - began
+    assert fit.returncode == 0, fit.stderr
+    plans = [line for line in fit.stderr.splitlines() if line.startswith("time budget ") and ": measured" in line]
+    assert len(plans) == 2, fit.stderr  # the CC stage (85% of the budget), then the C3 stage (the rest)
+    assert plans[0].startswith("time budget 13 s") and plans[1].startswith("time budget 15 s")
+    assert (run / "report.html").exists() and (run / "cc-stage" / "metrics.json").exists()
+    assert BUDGET / 2 <= elapsed <= BUDGET + IN_PROCESS_ALLOWANCE, fit.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["budget_plan"]["budget_seconds"] == BUDGET
+    assert json.loads((run / "cc-stage" / "metrics.json").read_text())["budget_plan"]["budget_seconds"] == \
+        pytest.approx(BUDGET * 0.85)
+    assert elapsed - 0.5 <= metrics["wall_seconds"] <= elapsed  # the whole run: both stages and the report
+
+
+def test_a_fit_process_on_an_image_folder_ends_inside_its_budget_report_included(tmp_path):
+    folder = digit_folder(tmp_path / "digits", 400)
+    run = tmp_path / "run"
+    began = time.monotonic()
+    fit = run_cli("fit", "--data", str(folder), "-k", "10", "--budget", f"{BUDGET:g}s", "--out", str(run),
+                  "--device", "cpu", "--no-progress", process=True)
+    elapsed = time.monotonic() - began
+    assert fit.returncode == 0, fit.stderr
+    assert (run / "report.html").exists()
+    assert BUDGET / 2 <= elapsed <= BUDGET + PROCESS_ALLOWANCE, fit.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert elapsed - 1.0 <= metrics["wall_seconds"] <= elapsed  # counted from the process's start
