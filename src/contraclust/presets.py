@@ -277,8 +277,24 @@ def build_config(method: str | None = None, preset: str | None = None, *, data: 
     if seed is not None:
         config.train.seed = seed
     apply_overrides(config, overrides or [])
+    _note_what_was_asked(config, epochs, batch_size, overrides or [])
     config.validate()
     return config
+
+
+def _note_what_was_asked(config: RunConfig, epochs: int | None, batch_size: int | None, overrides: list[str]) -> None:
+    """The auto recipe's reasons, where the caller set a field itself, say so instead of the recipe's choice."""
+    if not config.recipe:
+        return
+    reasons = config.recipe["reasons"]
+    if epochs is not None:
+        reasons.pop("train.budget_seconds", None)
+        reasons["train.epochs"] = f"{config.train.epochs}: as asked (epochs instead of a time budget)"
+    if batch_size is not None:
+        reasons["train.batch_size"] = f"{batch_size}: as asked"
+    for item in overrides:
+        field, _, value = item.partition("=")
+        reasons[field.strip()] = f"{value.strip()}: as asked (--set)"
 
 
 def _whole_number(name: str, value) -> int | None:
@@ -309,6 +325,8 @@ def cc_stage_config(config: RunConfig) -> RunConfig:
     if opts.cc_stage_preset == "auto" and config.recipe:
         stage = auto_recipe(DataProfile(**config.recipe["data"]), DeviceProfile(**config.recipe["device"]),
                             config.n_clusters, "cc")
+        stage.train = copy.deepcopy(config.train)  # the recipe's loop, with what the caller set (batch, checkpoints)
+        stage.train.after_seconds = 0.0  # what follows the CC stage is the C3 stage, inside the budget's rest
     elif opts.cc_stage_preset and opts.cc_stage_preset != "auto":
         stage = get_preset(opts.cc_stage_preset)
     else:
