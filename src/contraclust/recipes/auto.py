@@ -55,13 +55,14 @@ class DataProfile:
     size: int = 0         # images: the larger side of the files, in pixels
     dim: int = 0          # feature vectors: their length
     labelled: bool = False
+    loaded_size: int = 0  # images: their side as loaded (below ``size`` when shrunk on loading); 0 unknown
 
     @classmethod
     def of(cls, data) -> "DataProfile":
         shape = data.sample_shape
         if data.is_image:
             return cls(data.name, len(data), True, channels=shape[0], size=data.native_size or max(shape[1:]),
-                       labelled=data.labels is not None)
+                       labelled=data.labels is not None, loaded_size=max(shape[1:]))
         return cls(data.name, len(data), False, dim=shape[0], labelled=data.labels is not None)
 
 
@@ -98,6 +99,9 @@ def auto_recipe(data: DataProfile, device: DeviceProfile, n_clusters: int = 10, 
     config = RunConfig(method="cc", n_clusters=n_clusters, preset="auto")
     if data.is_image:
         _image_choices(config, data, device, reasons)
+        if data.size > data.loaded_size > 0 and config.augment.size > data.loaded_size:
+            config.augment.size = data.loaded_size  # shrunk on loading (--image-size): views never upscale them
+            reasons["augment.size"] = f"{data.loaded_size} px: the side the images were loaded at"
     else:
         _vector_choices(config, data, device, reasons)
     _loop_choices(config, data, device, reasons)
