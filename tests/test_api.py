@@ -3,6 +3,7 @@ import pytest
 
 from contraclust import ContrastiveClustering
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import normalized_mutual_info_score
 
 from helpers import TINY
 
@@ -19,7 +20,8 @@ def test_fit_predict_on_arrays_and_features():
     assert model.metrics_["acc"] > 0.9  # three well separated blobs
     assert np.array_equal(model.predict(X), labels)
     assert model.config_.model.backbone == "mlp" and model.n_features_in_ == 16
-    assert 0 <= model.score(X, y) <= 1
+    assert model.score(X, y) == pytest.approx(normalized_mutual_info_score(y, labels))
+    assert model.score(X, np.random.default_rng(1).permutation(y)) < 0.1 < model.score(X, y)  # against shuffled truth it falls
 
 
 def test_get_set_params_and_unfitted():
