@@ -6,6 +6,7 @@ Uses torchvision's transforms when torchvision imports; otherwise an equivalent 
 """
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -38,17 +39,7 @@ class _PILTransform:
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         cfg, s = self.cfg, self.cfg.jitter_strength
-        w, h = img.size
-        for _ in range(10):
-            area = w * h * random.uniform(*cfg.crop_scale)
-            ratio = np.exp(random.uniform(np.log(cfg.crop_ratio[0]), np.log(cfg.crop_ratio[1])))
-            cw, ch = (area * ratio) ** 0.5, (area / ratio) ** 0.5
-            if cw <= w and ch <= h:
-                top, left = random.uniform(0, h - ch), random.uniform(0, w - cw)
-                break
-        else:
-            top, left, ch, cw = 0.0, 0.0, float(h), float(w)
-        img = img.resize((cfg.size, cfg.size), Image.BILINEAR, box=(left, top, left + cw, top + ch))
+        img = _random_resized_crop(img, cfg)
         if random.random() < cfg.flip_p:
             img = ImageOps.mirror(img)
         if random.random() < cfg.jitter_p:
@@ -65,6 +56,29 @@ class _PILTransform:
             img = img.filter(ImageFilter.GaussianBlur(random.uniform(*cfg.blur_sigma)))
         arr = np.asarray(img, dtype=np.float32) / 255.0
         return torch.from_numpy(arr if arr.ndim == 3 else arr[..., None]).permute(2, 0, 1)
+
+
+def _random_resized_crop(img: Image.Image, cfg: AugmentConfig) -> Image.Image:
+    """torchvision's RandomResizedCrop step by step: up to 10 draws of an area and a log-uniform ratio, a
+    box of whole pixels at a random whole-pixel offset, else the centred crop of the nearest ratio in range;
+    then PIL's crop and bilinear resize."""
+    w, h = img.size
+    for _ in range(10):
+        area = w * h * random.uniform(*cfg.crop_scale)
+        ratio = math.exp(random.uniform(math.log(cfg.crop_ratio[0]), math.log(cfg.crop_ratio[1])))
+        cw, ch = int(round(math.sqrt(area * ratio))), int(round(math.sqrt(area / ratio)))
+        if 0 < cw <= w and 0 < ch <= h:
+            top, left = random.randint(0, h - ch), random.randint(0, w - cw)
+            break
+    else:
+        if w / h < cfg.crop_ratio[0]:
+            cw, ch = w, int(round(w / cfg.crop_ratio[0]))
+        elif w / h > cfg.crop_ratio[1]:
+            cw, ch = int(round(h * cfg.crop_ratio[1])), h
+        else:
+            cw, ch = w, h
+        top, left = (h - ch) // 2, (w - cw) // 2
+    return img.crop((left, top, left + cw, top + ch)).resize((cfg.size, cfg.size), Image.BILINEAR)
 
 
 def _shift_hue(img: Image.Image, shift: float) -> Image.Image:

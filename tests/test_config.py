@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from contraclust.config import apply_overrides, config_from_dict
 from contraclust.errors import ConfigError
@@ -61,3 +62,16 @@ def test_validation_errors():
         build_config(n_clusters=1)
     with pytest.raises(ConfigError, match="crop_scale"):
         build_config(overrides=["augment.crop_scale=0.5,0.2"])
+
+
+def test_paper_presets_run_in_fp32_unless_bf16_is_asked_for():
+    from contraclust.presets import PRESETS, build_config, get_preset
+    from contraclust.training.device import autocast_dtype
+
+    papers = [name for name in PRESETS if "-paper-" in name]
+    assert len(papers) >= 20 and all(get_preset(name).train.precision == "fp32" for name in papers)
+    assert autocast_dtype("fp32", torch.device("cuda")) is None  # no autocast: fp32 (TF32 matmuls) on CUDA
+    asked = build_config(preset="cc-paper-cifar10", overrides=["train.precision=bf16"])
+    assert asked.train.precision == "bf16" and autocast_dtype("bf16", torch.device("cuda")) == torch.bfloat16
+    assert build_config(preset="c3-paper-cifar10").train.precision == "fp32"
+    assert get_preset("cifar10-fast").train.precision == build_config(device="cpu").train.precision == "auto"

@@ -1,11 +1,14 @@
 import math
+import sys
 
+import numpy as np
 import pytest
 import torch
 
 from contraclust.augment import FeatureAugmenter, ImageAugmenter
 from contraclust.augment import ops
 from contraclust.config import AugmentConfig
+from helpers import ROOT
 
 IDENTITY = dict(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
 
@@ -121,3 +124,72 @@ def test_feature_views_noise_and_dropout():
     assert abs((out == 0).float().mean().item() - 0.5) < 0.03
     assert torch.allclose(out[out != 0], torch.tensor(2.0))
     assert math.isclose(FeatureAugmenter(AugmentConfig()).eval_view(x).sum().item(), 10000)
+
+
+def paper_crop_only():
+    """cc-paper-cifar10's crop and flip (224 px from 32 px images), colour, grey and blur off."""
+    from contraclust.presets import get_preset
+
+    cfg = get_preset("cc-paper-cifar10").augment
+    cfg.jitter_p, cfg.grayscale_p, cfg.blur_p = 0.0, 0.0, 0.0
+    return cfg
+
+
+def test_crops_of_a_white_image_have_no_dark_frame():
+    white = torch.full((64, 3, 32, 32), 255, dtype=torch.uint8)
+    aug = ImageAugmenter(paper_crop_only())
+    views = aug(white, torch.Generator().manual_seed(0))
+    assert views.shape == (64, 3, 224, 224)
+    edges = torch.cat([views[..., 0, :], views[..., -1, :], views[..., :, 0], views[..., :, -1]], dim=-1)
+    assert edges.min() >= 0.97 and views.min() >= 0.97, float(edges.min())
+
+
+@pytest.mark.parametrize("box,size", [((0.0, 0.0, 32.0, 32.0), 32), ((0.0, 0.0, 32.0, 32.0), 48),
+                                      ((0.0, 20.0, 12.0, 12.0), 32), ((19.5, 0.0, 12.5, 9.0), 24),
+                                      ((3.25, 7.5, 20.0, 24.5), 40)])
+def test_a_crop_equals_pils_crop_and_resize_of_the_same_box(box, size):
+    """Full-frame and edge crops, resized up (CIFAR's crops never shrink at the papers' sizes), as PIL's
+    bilinear resize of the box, which torchvision's RandomResizedCrop calls."""
+    from PIL import Image
+
+    image = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    top, left, h, w = box
+    boxes = torch.tensor([box])
+    none = torch.zeros(1)
+    theta = ops.affine_matrices(boxes, torch.tensor([False]), none, none, torch.zeros(1, 2), 32, 32)
+    ours = ops.warp(image, theta, size)[0, 0]
+    pil = Image.fromarray(image[0, 0].numpy(), mode="F").resize((size, size), Image.BILINEAR,
+                                                              box=(left, top, left + w, top + h))
+    assert torch.allclose(ours, torch.from_numpy(np.array(pil)), atol=2e-3)
+
+
+def test_space_a_rotation_uncovers_is_filled_with_zeros():
+    cfg = AugmentConfig(size=32, crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0,
+                        grayscale_p=0.0, blur_p=0.0)
+    theta = ops.affine_matrices(torch.tensor([[0.0, 0.0, 32.0, 32.0]]), torch.tensor([False]),
+                                torch.tensor([math.radians(45)]), torch.zeros(1), torch.zeros(1, 2), 32, 32)
+    view = ops.warp(torch.ones(1, 3, 32, 32), theta, cfg.size)[0]
+    assert view[:, 0, 0].max() == 0 and view[:, 16, 16].min() == 1  # a corner uncovered, the centre kept
+
+
+@pytest.mark.parametrize("order", ["random", "fixed"])
+@pytest.mark.parametrize("hue,channels", [(True, 3), (False, 3), (False, 1)])
+def test_jitter_once_per_operation_equals_the_sixteen_pass_jitter(order, hue, channels):
+    cfg = AugmentConfig(size=16, jitter_order=order, hue=hue, jitter_strength=1.0, jitter_p=0.8)
+    aug = ImageAugmenter(cfg)
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(128, channels, 16, 16, generator=g)
+    params = aug.sample(128, 16, 16, g, torch.device("cpu"))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from view_speed import jitter_in_sixteen_passes  # the previous implementation, the benchmark's "before"
+
+    assert torch.allclose(aug._jitter(x.clone(), params), jitter_in_sixteen_passes(cfg, x.clone(), params), atol=1e-5)
+
+
+def test_apply_compiles_whole():
+    """``apply`` is a pure tensor function: torch.compile takes it without a graph break."""
+    aug = ImageAugmenter(AugmentConfig(size=16, blur_p=0.5, rotate_degrees=10))
+    images = random_images(n=8, size=20)
+    params = aug.draw(images, torch.Generator().manual_seed(2))
+    compiled = torch.compile(aug.apply, fullgraph=True, dynamic=False)
+    assert torch.allclose(compiled(images, params), aug.apply(images, params), atol=1e-5)

@@ -73,9 +73,23 @@ def affine_matrices(boxes: torch.Tensor, flip: torch.Tensor, rotate: torch.Tenso
 
 
 def warp(images: torch.Tensor, theta: torch.Tensor, size: int) -> torch.Tensor:
-    """Resample each image through its 2x3 matrix to ``size`` x ``size`` (bilinear, zero fill)."""
+    """Resample each image through its 2x3 matrix to ``size`` x ``size`` (bilinear).
+
+    Inside the image the edge pixels are repeated (``border``), as PIL's crop-and-resize and so
+    torchvision's RandomResizedCrop do: a crop reaching the image's edge keeps its edge values (zero
+    padding would blend black into them, a dark frame). Only output pixels whose sampling point lies
+    outside the image, space that a rotation, shear or shift uncovers, are filled with zeros."""
     grid = F.affine_grid(theta.to(images.dtype), [images.shape[0], images.shape[1], size, size], align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    inside = (grid.abs() <= 1.0).all(dim=-1, keepdim=True).movedim(-1, 1)  # (N, 1, size, size)
+    return warped * inside.to(warped.dtype)
+
+
+def affine_jitter(images: torch.Tensor, factor: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``factor * x + (1 - factor) * reference``, clamped to [0, 1]: brightness (reference 0), contrast
+    (the mean grey level) and saturation (the grey image) are each this blend, as in PIL's ImageEnhance."""
+    f = _per_sample(factor)
+    return (images * f + reference * (1 - f)).clamp_(0, 1)
 
 
 def to_grey(images: torch.Tensor) -> torch.Tensor:

@@ -96,21 +96,34 @@ class ImageAugmenter:
         return x
 
     def _jitter(self, x: torch.Tensor, params: ImageViewParams) -> torch.Tensor:
+        """ColorJitter with each operation applied once per sample, in that sample's own order.
+
+        Brightness, contrast and saturation are one blend towards a reference (0, the mean grey, the grey
+        image), so a pass over the batch applies each sample's own operation at one position of its
+        order. Hue (an HSV round trip) runs once for the whole batch: first the operations each sample
+        orders before its hue (positions 0-2), then the hue, then those it orders after (positions 1-3)."""
         if self.cfg.jitter_p <= 0 or self.cfg.jitter_strength <= 0:
             return x
-        identity = (1.0, 1.0, 1.0, 0.0)
-        adjust = (ops.adjust_brightness, ops.adjust_contrast, ops.adjust_saturation, ops.adjust_hue)
-        active = [k for k in range(4) if k != HUE or self.cfg.hue]
-        positions = range(4) if self.cfg.jitter_order == "random" else [0]
-        for position in positions:
-            for k in active:
-                if self.cfg.jitter_order == "random":
-                    chosen = params.jitter_order[:, position] == k
-                    factor = torch.where(chosen, params.jitter_factors[:, k], identity[k])
-                else:
-                    factor = params.jitter_factors[:, k]
-                x = adjust[k](x, factor)
+        order, factors = params.jitter_order, params.jitter_factors
+        hue_position = (order == HUE).int().argmax(dim=1)
+        for position in range(3):
+            x = self._blend_at(x, order[:, position], factors, position < hue_position)
+        if self.cfg.hue and x.shape[1] == 3:
+            x = ops.adjust_hue(x, factors[:, HUE])
+        for position in range(1, 4) if self.cfg.jitter_order == "random" else ():  # fixed: hue is last
+            x = self._blend_at(x, order[:, position], factors, position > hue_position)
         return x
+
+    @staticmethod
+    def _blend_at(x: torch.Tensor, op: torch.Tensor, factors: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        """Each sample's brightness, contrast or saturation (``op``, one per sample) where ``active``."""
+        factor = factors.gather(1, op.clamp(max=SATURATION)[:, None]).squeeze(1)
+        factor = torch.where(active & (op != HUE), factor, torch.ones_like(factor))
+        grey = ops.to_grey(x)
+        mean = grey.mean(dim=(1, 2, 3), keepdim=True)
+        kind = op.view(-1, 1, 1, 1)
+        reference = torch.where(kind == BRIGHTNESS, torch.zeros_like(mean), torch.where(kind == CONTRAST, mean, grey))
+        return ops.affine_jitter(x, factor, reference)
 
     def draw(self, images: torch.Tensor, generator: torch.Generator | None = None) -> ImageViewParams:
         """Random parameters of one view of ``images``, drawn on their device."""
