@@ -62,7 +62,7 @@ def main() -> None:
 
     data = load_data(None if args.data == "mnist5k" else args.data, progress=False)
     kmeans = kmeans_on_raw(data, args.seeds)
-    names = {"cc": "CC", "c3": "C3 (CC stage + C3)", "cc-stage": "  CC stage of C3", "drc": "DRC", "clc": "CLC"}
+    names = {"cc": "CC", "c3": "C3 (CC stage + C3)", "cc-stage": "&nbsp;&nbsp;CC stage of C3", "drc": "DRC", "clc": "CLC"}
     print(f"\n{args.data}, preset {args.preset}, {args.epochs} epochs per method, seeds {args.seeds}\n")
     print(table_header(["wall s / run", "peak host MB", "peak device MB", "largest/smallest cluster"]))
     for key in [m for m in ("cc", "c3", "cc-stage", "drc", "clc") if m in runs]:

@@ -22,6 +22,10 @@ from contraclust.data import load_data, read_mnist5k
 from contraclust.metrics import evaluate_clustering
 
 
+NAMES = {"cc": "CC", "c3": "C3 (CC stage, then C3)", "drc": "DRC", "clc": "CLC"}
+TITLES = {"digits": "scikit-learn digits", "mnist5k": "MNIST-5k pixels"}
+
+
 def vector_sets(names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Name -> (X, y): ``digits`` (scikit-learn's 8x8 digits, 64 values 0..16), ``mnist5k`` (784 pixels),
     or any .npy/.npz/.csv path with labels."""
@@ -49,9 +53,9 @@ def baselines(X: np.ndarray, k: int, seed: int) -> dict[str, tuple[np.ndarray, f
     Z = X.astype(np.float64)
     runs = {}
     for name, make in (("k-means (n_init=10)", lambda: KMeans(k, n_init=10, random_state=seed)),
-                       ("Gaussian mixture (diag)", lambda: GaussianMixture(k, covariance_type="diag", reg_covar=1e-3,
+                       ("Gaussian mixture (diagonal)", lambda: GaussianMixture(k, covariance_type="diag", reg_covar=1e-3,
                                                                             random_state=seed)),
-                       ("spectral (10-NN graph)", lambda: SpectralClustering(k, affinity="nearest_neighbors",
+                       ("spectral clustering (10-NN graph)", lambda: SpectralClustering(k, affinity="nearest_neighbors",
                                                                              n_neighbors=10, random_state=seed))):
         began = time.perf_counter()
         labels = make().fit_predict(Z)
@@ -73,14 +77,14 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", default=["digits", "mnist5k"])
     parser.add_argument("--methods", nargs="+", default=["cc", "c3", "drc", "clc"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--budget", default="45s", help="time budget of each method's run (default 45s)")
+    parser.add_argument("--budget", default="40s", help="time budget of each method's run (default 40s)")
     parser.add_argument("-k", "--clusters", type=int, default=None, help="default: the number of classes")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     for name, (X, y) in vector_sets(args.data).items():
         k = args.clusters or len(np.unique(y))
-        print(f"\n### {name}: {X.shape[0]} x {X.shape[1]}, K = {k}, seeds {args.seeds}, budget {args.budget} per run\n")
-        print("| method | NMI | ACC | ARI | wall s / run |\n|---|---|---|---|---|")
+        print(f"\n{name}: K = {k}, seeds {args.seeds}, budget {args.budget} per run\n")
+        print(f"| {TITLES.get(name, name)} ({X.shape[0]} x {X.shape[1]}) | NMI | ACC | ARI | s / run |\n|---|---|---|---|---|")
         for method in args.methods:
             results = []
             for seed in args.seeds:
@@ -88,7 +92,7 @@ def main() -> None:
                 model = ContrastiveClustering(n_clusters=k, method=method, budget=args.budget, random_state=seed,
                                               device="cpu", progress=False, overrides=args.overrides).fit(X, y)
                 results.append({**model.metrics_, "seconds": time.perf_counter() - began})
-            print(row(method, results), flush=True)
+            print(row(NAMES.get(method, method), results), flush=True)
         per_baseline: dict[str, list[dict[str, float]]] = {}
         for seed in args.seeds:
             for baseline, (labels, seconds) in baselines(X, k, seed).items():

@@ -18,33 +18,114 @@ def run_script(name, *args, timeout=600):
     return done.stdout
 
 
+NUMBER = r"-?\d+(?:\.\d+)?"
+
+
+def row_numbers(out, label):
+    """The numbers in the cells after ``label`` (the start of a table row, ``| `` left out; a label that
+    ends inside a cell runs to that cell's end) of the row that begins with it; "a ± b" gives two."""
+    for line in out.splitlines():
+        if line.startswith(f"| {label}"):
+            rest = line[len(label) + 2:]
+            rest = rest if label.endswith("|") else rest[rest.index("|") + 1:]
+            return [float(x) for x in re.findall(NUMBER, rest)]
+    raise AssertionError(f"no row {label!r} in:\n{out}")
+
+
+def assert_scores(numbers, count=3, spread=True):
+    """NMI, ACC, ARI (each with its ± spread when ``spread``) lead the row, each a score in [-1, 1]."""
+    scores = numbers[: count * (2 if spread else 1)]
+    assert len(scores) == count * (2 if spread else 1), numbers
+    assert all(-1 <= v <= 1 for v in scores), numbers
+
+
 def test_default_job_smoke():
-    out = run_script("default_job.py", "--seeds", "0", "--budget", "15s", "--set", "model.width=8")
-    assert "k-means on raw pixels" in out and "peak host" in out
+    out = run_script("default_job.py", "--seeds", "0", "--budget", "6s", "--set", "model.width=8")
+    fit = row_numbers(out, "contraclust fit (")
+    assert_scores(fit)
+    assert fit[-1] > 50  # peak host MB
+    assert_scores(row_numbers(out, "k-means on raw pixels"))
 
 
 def test_compare_methods_smoke():
     out = run_script("compare_methods.py", "--data", "digits", "--seeds", "0", "--epochs", "2", "--c3-epochs", "1",
-                     "--set", "model.width=8", "--set", "train.batch_size=256")
-    for name in ("CC", "C3", "DRC", "CLC", "k-means"):
-        assert name in out
+                     "--methods", "c3", "clc", "--set", "model.width=8", "--set", "train.batch_size=256")
+    for name in ("C3 (CC stage + C3)", "&nbsp;&nbsp;CC stage of C3", "CLC", "k-means"):
+        numbers = row_numbers(out, name)
+        assert_scores(numbers)
+        if name != "k-means":
+            assert numbers[6] > 0 and numbers[8] > 50  # wall s (± its spread), peak host MB
 
 
 def test_stage_curves_smoke():
-    out = run_script("stage_curves.py", "--seeds", "0", "--cc-epochs", "1", "--c3-epochs", "1", "--eval-every", "1",
-                     "--set", "model.width=8", "--set", "method.cluster_heads=2")
-    assert "| cc | 1 |" in out and "| c3 | 1 |" in out
+    out = run_script("stage_curves.py", "--seeds", "0", "--cc-epochs", "2", "--c3-epochs", "1", "--rows", "cc:2",
+                     "c3:1", "--parallel", "1", "--set", "model.width=8", "--set", "method.cluster_heads=2")
+    for stage, epoch in (("cc", 2), ("c3", 1)):
+        numbers = row_numbers(out, f"{stage} | {epoch} |")  # NMI, ACC of seed 0, their means, wall s
+        assert len(numbers) == 5 and numbers[:2] == numbers[2:4] and numbers[4] > 0, numbers
+        assert_scores(numbers[:2], count=2, spread=False)
+    assert "| cc | 1 |" not in out  # only the rows asked for
 
 
 def test_cpu_step_smoke():
     out = run_script("cpu_step.py", "--steps", "2", "--warmup", "1", "--width", "8")
-    assert "before: fp32, NCHW" in out and "auto (what fit runs" in out and "vs before" in out
+    before = row_numbers(out, "before: fp32, NCHW")
+    assert before[0] >= 1 and before[1] > 0 and before[-1] == 1.0  # threads, steps/s, the 1.00x base
+    assert row_numbers(out, "auto (what fit runs")[-1] > 0
 
 
 def test_auto_folders_smoke(tmp_path):
-    out = run_script("auto_folders.py", "--sets", "digits", "npy", "--limit", "200", "--budget", "8s",
+    out = run_script("auto_folders.py", "--sets", "digits", "npy", "--limit", "200", "--budget", "4s",
                      "--workdir", str(tmp_path))
-    assert "| digits | 200 | 1x28x28 | 10 |" in out and "| npy | 200 | 3x32x32 | 5 |" in out
+    for label in ("digits | 200 | 1x28x28 | 10 |", "npy | 200 | 3x32x32 | 5 |"):
+        numbers = row_numbers(out, label)
+        assert_scores(numbers, spread=False) and numbers[3] > 0, numbers  # fit NMI/ACC/ARI, wall s
+        assert_scores(numbers[4:], count=2, spread=False)  # k-means NMI, ACC
+
+
+def test_vectors_smoke():
+    out = run_script("vectors.py", "--data", "digits", "--seeds", "0", "--budget", "3s", "--methods", "cc")
+    assert "budget 3s per run" in out and "| scikit-learn digits (1797 x 64) | NMI |" in out
+    cc = row_numbers(out, "CC |")
+    assert_scores(cc) and 0 < cc[6] < 30, cc  # wall s of a 3 s budget
+    for baseline in ("k-means", "spectral"):
+        assert_scores(row_numbers(out, baseline))
+
+
+def test_long_tailed_smoke():
+    out = run_script("long_tailed.py", "--ratios", "100", "--seeds", "0", "--epochs", "1", "--set", "model.width=8",
+                     "--set", "model.head_hidden=32")
+    assert "ratio 100: " in out
+    for label in ("cluster-prior uniform |", "cluster-prior none", "cluster-prior estimated",
+                  "cluster-prior uniform, weight 0.2", "k-means on raw pixels"):
+        numbers = row_numbers(out, label)
+        assert_scores(numbers)
+
+
+def test_activation_memory_smoke():
+    out = run_script("activation_memory.py", "--preset", "cifar10-fast", "--images", "2")
+    numbers = row_numbers(out, "cifar10-fast | resnet18 (cifar) | 32 | bf16 |")
+    assert numbers[0] > 0 and numbers[1] > 0 and numbers[2] == 512 and numbers[4] > 0, numbers
+
+
+def test_suggest_k_table_smoke():
+    out = run_script("suggest_k.py", "--only", "digits", "--budget", "8s", "--range", "8:12")
+    numbers = row_numbers(out, "`contraclust suggest-k --data digits --range 8:12 --budget 8s`")
+    assert 1 <= numbers[0] <= 5 and len(numbers) >= 9, numbers  # the rank of K=10 among 8..12, scores, signals
+
+
+def test_view_speed_smoke():
+    out = run_script("view_speed.py", "--repeats", "1", "--batch-32", "8", "--batch-224", "2")
+    for size, batch in ((32, 8), (224, 2)):
+        numbers = row_numbers(out, f"{size} | {batch} |")
+        assert len(numbers) == 6 and all(v > 0 for v in numbers), numbers  # ms before/after, speed-ups
+
+
+def test_view_parity_smoke():
+    out = run_script("view_parity.py", "--data", str(shared_cifar10()), "--limit", "200", "--epochs", "1",
+                     "--seeds", "0", "--set", "model.width=8")
+    for arm in ("batched |", "per-sample |", "k-means on raw pixels |"):
+        assert_scores(row_numbers(out, arm))
 
 
 def only_python3_on_path(tmp_path):
