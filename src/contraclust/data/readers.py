@@ -147,13 +147,14 @@ def _check_it_fits(path: Path, nbytes: int) -> None:
     if nbytes > path.stat().st_size:
         raise DataError(f"{path}: its header claims {nbytes:,} bytes of data, the file holds {path.stat().st_size:,}; "
                         f"it is truncated or damaged")
-    available = _available_memory()
+    available = available_host_memory()
     if available is not None and nbytes > 0.9 * available:
         raise DataError(f"{path}: the array holds {nbytes / 2**30:.1f} GB, more than the {available / 2**30:.1f} GB "
                         f"of memory available")
 
 
-def _available_memory() -> int | None:
+def available_host_memory() -> int | None:
+    """The host's available memory in bytes (Linux: ``MemAvailable`` of ``/proc/meminfo``), else None."""
     try:
         with open("/proc/meminfo") as info:
             for line in info:

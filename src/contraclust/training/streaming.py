@@ -22,6 +22,8 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
+from contraclust.data.readers import available_host_memory
+
 RESIDENT_SHARE = 0.5  # of the free memory, the most the data may take (the rest: model, activations)
 
 
@@ -32,14 +34,8 @@ def free_memory_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         free = int(torch.cuda.mem_get_info(device)[0])
         return free + int(torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    available = available_host_memory()
+    return available if available is not None else int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
 
 
 def choose_placement(nbytes: int, device: torch.device, placement: str = "auto",
