@@ -299,7 +299,7 @@ def _note_what_was_asked(config: RunConfig, epochs: int | None, batch_size: int 
         reasons["train.batch_size"] = f"{batch_size}: as asked"
     for item in overrides:
         field, _, value = item.partition("=")
-        reasons[field.strip()] = f"{value.strip()}: as asked (--set)"
+        reasons[field.strip()] = f"{value.strip()}: as asked"
 
 
 def _whole_number(name: str, value) -> int | None:
