@@ -66,17 +66,13 @@ def main() -> None:
         params = aug.draw(images, g)
         warped = ops.warp(images.float() / 255, params.theta, size)
 
-        def whole_before():
-            x = jitter_in_sixteen_passes(cfg, ops.warp(images.float() / 255, params.theta, size), params)
-            x = ops.select(params.grey, ops.to_grey(x).expand_as(x), x)
-            if cfg.blur_p:
-                x = ops.select(params.blur, ops.gaussian_blur(x, params.blur_sigma, 23 * size // 224 | 1), x)
-            return x
+        before = ImageAugmenter(cfg)  # the same views with the previous jitter
+        before._jitter = lambda x, p: jitter_in_sixteen_passes(cfg, x, p)
 
         jitter = [seconds(lambda: jitter_in_sixteen_passes(cfg, warped.clone(), params), args.repeats, device),
                   seconds(lambda: aug._jitter(warped.clone(), params), args.repeats, device)]
-        whole = [seconds(whole_before, args.repeats, device), seconds(lambda: aug.apply(images, params), args.repeats,
-                                                                      device)]
+        whole = [seconds(lambda: before.apply(images, params), args.repeats, device),
+                 seconds(lambda: aug.apply(images, params), args.repeats, device)]
         print(f"| {size} | {batch} | {1e3 * jitter[0]:.1f} | {1e3 * jitter[1]:.1f} | {jitter[0] / jitter[1]:.2f}x | "
               f"{1e3 * whole[0]:.1f} | {1e3 * whole[1]:.1f} | {whole[0] / whole[1]:.2f}x |", flush=True)
 
