@@ -114,6 +114,12 @@ def test_suggest_k_table_smoke():
     assert 1 <= numbers[0] <= 5 and len(numbers) >= 9, numbers  # the rank of K=10 among 8..12, scores, signals
 
 
+def test_quality_floors_smoke():
+    out = run_script("quality_floors.py", "--digits-seeds", "0", "--mnist-seeds")
+    nmi = re.search(r"digits vectors, 60 epochs: NMI ([0-9.]+) \(mean ([0-9.]+), sd ([0-9.]+), min ([0-9.]+)\)", out)
+    assert nmi and 0 < float(nmi[1]) == float(nmi[2]) <= 1 and float(nmi[3]) == 0.0, out
+
+
 def test_view_speed_smoke():
     out = run_script("view_speed.py", "--repeats", "1", "--batch-32", "8", "--batch-224", "2")
     for size, batch in ((32, 8), (224, 2)):
