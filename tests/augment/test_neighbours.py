@@ -1,7 +1,7 @@
 import torch
 
 from contraclust.augment import build_augmenter
-from contraclust.augment.neighbours import NeighbourPartner, nearest_neighbours
+from contraclust.augment.neighbours import NeighbourPartner, nearest_neighbours, search_neighbours
 from contraclust.config import AugmentConfig
 
 
@@ -14,6 +14,19 @@ def test_nearest_neighbours_match_a_brute_force_search():
     expected = similarity.topk(5, dim=1).indices
     assert torch.equal(found, expected)
     assert not (found == torch.arange(300)[:, None]).any()
+
+
+def test_beyond_the_exact_limit_an_inverted_file_finds_the_neighbours_and_measures_its_recall():
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(300, 16, generator=generator)
+    x = centres.repeat_interleave(20, dim=0) + 0.05 * torch.randn(6000, 16, generator=generator)
+    search = search_neighbours(x, 10, exact_limit=1000)
+    assert search.cells > 1 and search.probes > 0
+    assert search.indices.shape == (6000, 10) and not (search.indices == torch.arange(6000)[:, None]).any()
+    exact = search_neighbours(x, 10).indices
+    recall = (search.indices[:, :, None] == exact[:, None, :]).any(dim=1).float().mean().item()
+    assert recall > 0.95 and abs(search.recall - recall) < 0.03  # the sampled recall is the whole set's
+    assert "recall" in search.describe() and search_neighbours(x, 10).describe() == "exact search"
 
 
 def test_partner_is_the_sample_or_one_of_its_neighbours():

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from contraclust.augment import build_augmenter
-from contraclust.augment.neighbours import NeighbourPartner, nearest_neighbours
+from contraclust.augment.neighbours import NeighbourPartner, search_neighbours
 from contraclust.config import RunConfig
 from contraclust.console import progress_bar, say
 from contraclust.data import Samples
@@ -200,12 +200,13 @@ class Trainer:
             return None
         began = time.perf_counter()
         with torch.no_grad():
-            neighbours = nearest_neighbours(self.method.backbone.normalise(self.samples.to(self.device)), k)
+            found = search_neighbours(self.method.backbone.normalise(self.samples.to(self.device)), k,
+                                      seed=self.config.train.seed)
         if self.dist.is_main:
-            say(f"nearest-neighbour positives: {neighbours.shape[1]} per sample, found in "
-                f"{time.perf_counter() - began:.1f} s; the second view is a neighbour with p = "
+            say(f"nearest-neighbour positives: {found.indices.shape[1]} per sample by {found.describe()}, found "
+                f"in {time.perf_counter() - began:.1f} s; the second view is a neighbour with p = "
                 f"{self.config.augment.neighbour_p}")
-        return NeighbourPartner(neighbours, self.config.augment.neighbour_p)
+        return NeighbourPartner(found.indices, self.config.augment.neighbour_p)
 
     def make_views(self, batch: torch.Tensor, partner: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Two augmented views: of ``batch``, and of ``partner`` (each row's neighbour) when given. The
