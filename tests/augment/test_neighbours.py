@@ -46,3 +46,18 @@ def test_vector_noise_follows_each_features_spread():
     noise = augment(torch.zeros(5000, 2), torch.Generator().manual_seed(0))
     ratio = noise[:, 1].std() / noise[:, 0].std()
     assert 80 < ratio < 125
+
+
+def test_a_second_search_of_the_same_features_is_remembered_and_other_features_are_searched(monkeypatch):
+    import contraclust.augment.neighbours as neighbours
+
+    searched = []
+    real = neighbours.search_neighbours
+    monkeypatch.setattr(neighbours, "search_neighbours", lambda *a, **k: searched.append(1) or real(*a, **k))
+    x = torch.randn(200, 8, generator=torch.Generator().manual_seed(1))
+    first = neighbours.search_neighbours_once(x, 5)
+    assert neighbours.search_neighbours_once(x.clone(), 5) is first and len(searched) == 1
+    y = x.clone()
+    y[7, 3] += 1.0
+    assert neighbours.search_neighbours_once(y, 5) is not first and len(searched) == 2
+    assert neighbours.search_neighbours_once(y, 6).indices.shape == (200, 6) and len(searched) == 3

@@ -66,6 +66,19 @@ def search_neighbours(features: torch.Tensor, k: int, batch_size: int = 2048, ex
     return NeighbourSearch(indices, cells, min(probes, cells), float(found))
 
 
+_last_search: list = [None, None]  # the key of the last features searched, and what was found
+
+
+def search_neighbours_once(features: torch.Tensor, k: int, seed: int = 0) -> NeighbourSearch:
+    """``search_neighbours``, remembering the last search: C3's second stage asks for the neighbours of the
+    same features again (recognised by their shape, device and two sums), and gets them without a search."""
+    key = (tuple(features.shape), str(features.device), k, seed, float(features.double().sum()),
+           float(features[::97].double().square().sum()))
+    if _last_search[0] != key:
+        _last_search[:] = [key, search_neighbours(features, k, seed=seed)]
+    return _last_search[1]
+
+
 def exact_neighbours(queries: torch.Tensor, unit: torch.Tensor, k: int, batch_size: int,
                      rows: torch.Tensor | None = None) -> torch.Tensor:
     """Top-k cosine neighbours among ``unit`` of each query (unit rows), in batches; ``rows`` are the

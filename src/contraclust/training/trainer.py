@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from contraclust.augment import build_augmenter
-from contraclust.augment.neighbours import NeighbourPartner, search_neighbours
+from contraclust.augment.neighbours import NeighbourPartner, search_neighbours_once
 from contraclust.config import RunConfig
 from contraclust.console import progress_bar, say
 from contraclust.data import Samples
@@ -200,8 +200,8 @@ class Trainer:
             return None
         began = time.perf_counter()
         with torch.no_grad():
-            found = search_neighbours(self.method.backbone.normalise(self.samples.to(self.device)), k,
-                                      seed=self.config.train.seed)
+            features = self.method.backbone.normalise(self.samples.to(self.device))
+            found = search_neighbours_once(features, k, seed=self.config.train.seed)
         if self.dist.is_main:
             say(f"nearest-neighbour positives: {found.indices.shape[1]} per sample by {found.describe()}, found "
                 f"in {time.perf_counter() - began:.1f} s; the second view is a neighbour with p = "
