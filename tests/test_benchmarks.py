@@ -134,6 +134,30 @@ def test_view_parity_smoke():
         assert_scores(row_numbers(out, arm))
 
 
+def test_scaling_smoke(tmp_path):
+    out = run_script("scaling.py", "--vectors", "1500", "3000", "--methods", "cc", "--k-sweep", "--images", "200",
+                     "--whole", "--cifar", str(shared_cifar10()), "--work", str(tmp_path), "--plot",
+                     str(tmp_path / "scaling.png"))
+    for n in ("1,500", "3,000"):
+        numbers = row_numbers(out, f"vectors 64-D | cc | 10 | {n} |")
+        # read, neighbours, setup, epoch, read-out, evaluation seconds; peak anonymous and resident MB; NMI
+        assert len(numbers) == 9 and all(v >= 0 for v in numbers) and 0 <= numbers[-1] <= 1, numbers
+        assert numbers[3] > 0 and numbers[6] > 50
+    assert len(row_numbers(out, "CIFAR-10 pack | cc | 10 | 200 |")) == 9  # the pack's seconds, no neighbours
+    assert len(row_numbers(out, "vectors cc K=10 |")) >= 3  # the fitted exponents of the steps that took time
+    assert (tmp_path / "scaling.png").stat().st_size > 1000
+
+
+def test_clc_projection_smoke():
+    out = run_script("clc_projection.py", "--gpus", "1", "8")
+    assert float(re.search(rf"counted: ({NUMBER}) GFLOPs per image", out)[1]) > 10
+    rates = {}
+    for gpus in (1, 8):
+        cells = [c.strip() for c in next(line for line in out.splitlines() if line.startswith(f"| {gpus} |")).split("|")]
+        rates[gpus] = float(cells[9].replace(",", ""))  # images/s
+    assert 0 < rates[1] < rates[8] <= 8 * rates[1]
+
+
 def only_python3_on_path(tmp_path):
     """An environment whose PATH has ``python3`` (this interpreter) and a ``python`` that fails loudly, as on
     the lent GPU machine, where only python3 exists."""

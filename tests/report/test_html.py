@@ -79,3 +79,19 @@ def test_the_report_command_and_fit_without_report(tmp_path):
     made = run_cli("report", str(tmp_path / "run"), "--data", str(data), "--device", "cpu")
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "run" / "report.html").exists() and "report.html" in made.stdout
+
+
+def test_a_from_scratch_colour_photo_run_that_ended_unsure_gets_the_backbone_hint_at_the_top():
+    from types import SimpleNamespace
+
+    from contraclust.report.html import LOW_CONFIDENCE, _backbone_hint
+
+    photos = SimpleNamespace(is_image=True, sample_shape=(3, 32, 32))
+    config = SimpleNamespace(frozen_backbone=None, data="my_photos", n_clusters=5)
+    unsure, sure = np.full(10, LOW_CONFIDENCE - 0.1), np.full(10, LOW_CONFIDENCE + 0.1)
+    hint = _backbone_hint(config, photos, unsure)
+    assert hint.startswith('<p class="hint">The mean confidence is 0.65')
+    assert "contraclust fit --data my_photos -k 5 --backbone dinov2-small --freeze --download" in hint
+    assert _backbone_hint(config, photos, sure) == ""
+    assert _backbone_hint(config, SimpleNamespace(is_image=True, sample_shape=(1, 28, 28)), unsure) == ""
+    assert _backbone_hint(SimpleNamespace(**{**vars(config), "frozen_backbone": "dinov2-small"}), photos, unsure) == ""

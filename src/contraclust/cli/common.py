@@ -132,6 +132,27 @@ def load_embedded(spec, args: argparse.Namespace, backbone_spec: str, weights, d
     return embed_images(images, backbone, device, batch_size, not getattr(args, "no_progress", False))
 
 
+def add_pretrained_arg(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--no-pretrained", action="store_true",
+                     help="colour photos: train a network from scratch even when a known pretrained backbone is in "
+                          "the local cache (auto embeds them through it by default; same as --backbone none)")
+
+
+def photo_backbone(profile, args: argparse.Namespace):
+    """For the ``auto`` recipe on colour photos: the cached backbone to embed them through (its reason line
+    printed), or None after the one-line hint that says how to fetch one (``recipes.auto.photo_backbone``)."""
+    from contraclust.console import say
+    from contraclust.models.catalogue import fetch_hint
+    from contraclust.recipes.auto import photo_backbone as choose
+
+    if getattr(args, "no_pretrained", False) or getattr(args, "backbone", None) == "none":
+        return None
+    cached = choose(profile)
+    if cached is None and profile.is_image and profile.channels == 3:
+        say(fetch_hint(args.data, args.clusters))
+    return cached
+
+
 def load_auto(spec, args: argparse.Namespace, device):
     """Data for the ``auto`` recipe: images no larger than the device's cap, and the data's profile."""
     from contraclust.recipes.auto import DataProfile, DeviceProfile, max_image_size

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_backbone_args, add_data_args, add_device_args, load, load_auto, load_embedded, metrics_line, override,
+    add_backbone_args, add_data_args, add_device_args, add_pretrained_arg, load, load_auto, load_embedded, metrics_line,
+    override, photo_backbone,
 )
 
 EXAMPLES = """examples:
@@ -19,7 +20,8 @@ EXAMPLES = """examples:
   contraclust fit --out runs/mine --resume           # continue a killed run exactly
   contraclust fit --data my_images/ -k 5 --no-report   # no report.html at the end
   contraclust fit --data emb.npy -k 20 --method clc    # feature vectors (.npy/.npz/.csv/.tsv/.parquet)
-  contraclust fit --data my_images/ -k 10 --backbone hf:facebook/dinov2-small --freeze   # frozen DINOv2
+  contraclust fit --data my_images/ -k 10 --backbone dinov2-small --freeze --download   # fetch DINOv2 once
+  contraclust fit --data my_photos/ -k 5 --no-pretrained   # from scratch, even with a backbone in the cache
   contraclust fit --data my_images/ -k 8 --cluster-prior estimated    # clusters of unequal sizes
 """
 
@@ -76,6 +78,7 @@ def add_parser(sub) -> None:
     add_backbone_args(fit)
     fit.add_argument("--freeze", action="store_true",
                      help="with --backbone: embed the images once through the frozen backbone and cluster the vectors")
+    add_pretrained_arg(fit)
     add_device_args(fit)
 
 
@@ -121,10 +124,17 @@ def _new_config(args: argparse.Namespace, device):
     from contraclust.report.html import report_seconds
     from contraclust.training.run_folder import fresh_run_folder
 
-    if args.backbone is not None:
+    from contraclust.recipes.auto import backbone_reason
+
+    cached = None
+    if args.backbone not in (None, "none"):
         data, profile = _embedded(args, device)
     elif args.preset in (None, "auto"):
         data, profile = load_auto(args.data, args, device)
+        cached = photo_backbone(profile, args)
+        if cached is not None:  # auto's photo route: the cached backbone, frozen
+            args.backbone, args.weights, args.freeze = cached.backbone.spec, str(cached.weights), True
+            data, profile = _embedded(args, device)
     else:
         data, profile = load(args.data, args, get_preset(args.preset).augment.size), None
     config = build_config(args.method, args.preset, data=args.data, profile=profile, device=device,
@@ -132,10 +142,13 @@ def _new_config(args: argparse.Namespace, device):
                           batch_size=args.batch_size, seed=args.seed,
                           overrides=args.overrides + (["train.progress=false"] if args.no_progress else []),
                           init=args.init is not None)
+    if cached is not None:
+        config.recipe["reasons"] = {"backbone": backbone_reason(cached), **config.recipe["reasons"]}
     config.label_column, config.id_column = args.label_column, args.id_column
     if args.uncertain_below is not None:
         config.uncertain_below = args.uncertain_below
-    config.frozen_backbone, config.backbone_weights = args.backbone, args.weights
+    config.frozen_backbone = None if args.backbone == "none" else args.backbone
+    config.backbone_weights = args.weights
     if not args.no_report and config.train.budget_seconds:
         config.train.after_seconds = report_seconds(len(data))  # the budget ends with the report written
     config.validate()

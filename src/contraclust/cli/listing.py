@@ -1,7 +1,7 @@
 """``contraclust methods`` and ``contraclust presets`` (with ``--data``: what ``auto`` would choose)."""
 from __future__ import annotations
 
-from contraclust.cli.common import DATA_HELP, add_data_args, load_auto
+from contraclust.cli.common import DATA_HELP, add_data_args, add_pretrained_arg, load_auto, photo_backbone
 
 
 def add_parsers(sub) -> None:
@@ -12,6 +12,7 @@ def add_parsers(sub) -> None:
     add_data_args(presets)
     presets.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
     presets.add_argument("-k", "--clusters", type=int, default=None, help="number of clusters K (default: 10)")
+    add_pretrained_arg(presets)
     presets.description += f" --data: {DATA_HELP}."
 
 
@@ -34,6 +35,12 @@ def run_presets(args) -> int:
 
     device = resolve_device(args.device)
     data, profile = load_auto(args.data, args, device)
+    cached = photo_backbone(profile, args)
+    if cached is not None:
+        from contraclust.recipes.auto import backbone_reason
+
+        print(f"auto recipe for {profile.name}: fit embeds the images through {backbone_reason(cached)}; "
+              f"the recipe below is the from-scratch one")
     config = build_config(None, None, data=args.data, profile=profile, device=device, n_clusters=args.clusters)
     from contraclust.recipes.auto import recipe_lines
 

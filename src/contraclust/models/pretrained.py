@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from contraclust.console import progress_iter, say
 from contraclust.data.dataset import FeatureSet, ImageSet
 from contraclust.errors import ConfigError
+from contraclust.models.catalogue import SHORT_NAMES, resolve_backbone_name
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FAMILIES = ("hf", "timm", "torchvision")
@@ -62,10 +63,11 @@ class FrozenBackbone:
 
 
 def load_backbone(spec: str, weights: str | Path | None = None, download: bool = False) -> FrozenBackbone:
-    """The frozen backbone named ``family:name`` (see the module's docstring)."""
-    family, _, name = spec.partition(":")
+    """The frozen backbone named ``family:name`` or by a short name (``dinov2-small``, ``models/catalogue.py``)."""
+    family, _, name = resolve_backbone_name(spec).partition(":")
     if family not in FAMILIES or not name:
-        raise ConfigError(f"--backbone must be hf:NAME_OR_DIR, timm:NAME or torchvision:NAME, got {spec!r}")
+        raise ConfigError(f"--backbone must be hf:NAME_OR_DIR, timm:NAME, torchvision:NAME or one of "
+                          f"{', '.join(SHORT_NAMES)}, got {spec!r}")
     return {"hf": _huggingface, "timm": _timm, "torchvision": _torchvision}[family](name, weights, download)
 
 
@@ -93,9 +95,9 @@ def _huggingface(name: str, weights, download: bool) -> FrozenBackbone:
     except (OSError, ValueError, AttributeError, TypeError):
         say(f"{source}: no image processor config; using {preprocess.crop} px (the model's) and ImageNet's mean and std")
     if hasattr(model, "get_image_features"):  # a full CLIP model: its vision tower and projection
-        return FrozenBackbone(f"hf:{source}", model, preprocess,
+        return FrozenBackbone(f"hf:{name}", model, preprocess,
                               lambda module, x: _pooled(module.get_image_features(pixel_values=x)))
-    return FrozenBackbone(f"hf:{source}", model, preprocess, lambda module, x: _pooled(module(pixel_values=x)))
+    return FrozenBackbone(f"hf:{name}", model, preprocess, lambda module, x: _pooled(module(pixel_values=x)))
 
 
 def _pooled(output) -> torch.Tensor:

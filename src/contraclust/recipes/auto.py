@@ -257,6 +257,23 @@ def _power_of_two_at_most(n: int) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(1, n)))))
 
 
+def photo_backbone(profile: DataProfile):
+    """Colour photos are embedded through a pretrained backbone when one is already cached (the rule in
+    ``models/catalogue.py``): frozen features of such networks separate photos far better than what a CPU
+    trains from scratch in minutes (README, "Photos"). None for other data, or when none is cached."""
+    from contraclust.models.catalogue import find_cached_backbone
+
+    if not (profile.is_image and profile.channels == 3):
+        return None
+    return find_cached_backbone()
+
+
+def backbone_reason(cached) -> str:
+    return (f"{cached.backbone.short} ({cached.backbone.summary}), frozen: colour photos, and its weights are in the "
+            f"local cache ({cached.weights}); the images are embedded once and the vectors clustered "
+            f"(--no-pretrained trains a network from scratch instead)")
+
+
 def recipe_lines(config) -> list[str]:
     """The ``auto`` recipe's choices, one line each with its reason."""
     if not config.recipe:

@@ -28,6 +28,7 @@ MAP_SIZE = (640, 480)
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; } h3 { font-size: 15px; margin: 18px 0 6px; }
+.hint { background: #fff4d6; border-left: 4px solid #e0a800; padding: 8px 12px; }
 .figures { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
 .figures img { max-width: 49%; border: 1px solid #ddd; }
 .gallery { display: flex; flex-wrap: wrap; gap: 4px; margin: 2px 0 8px; }
@@ -55,6 +56,9 @@ window.addEventListener("load", function () {
   }
 });
 """
+
+
+LOW_CONFIDENCE = 0.75  # a from-scratch photo run whose mean confidence is below this gets the backbone hint
 
 
 def report_seconds(n_samples: int, map_points: int = 1500) -> float:
@@ -85,7 +89,7 @@ def write_report(run_dir: str | Path, data: Samples | None = None, device: str |
     class_names = list(getattr(data, "class_names", []) or [])
     paths = list(getattr(data, "paths", []) or [])
 
-    sections = [_summary(run_dir, config, data, clusters, labels),
+    sections = [_backbone_hint(config, data, confidence), _summary(run_dir, config, data, clusters, labels),
                 _clusters(data, folder, clusters, confidence, labels, class_names, paths, k, gallery),
                 _figures(run_dir, folder, clusters, confidence, labels, k, class_names)]
     coordinates, rows, how = figures.embedding_map(embeddings, map_points)
@@ -101,6 +105,17 @@ def write_report(run_dir: str | Path, data: Samples | None = None, device: str |
     out = run_dir / "report.html"
     out.write_text(page, encoding="utf-8")
     return out
+
+
+def _backbone_hint(config, data: Samples, confidence: np.ndarray) -> str:
+    """At the top of a from-scratch run on colour photos that ended unsure (mean confidence below
+    ``LOW_CONFIDENCE``): how to fetch a pretrained backbone, the line ``fit`` prints."""
+    from contraclust.models.catalogue import fetch_hint
+
+    if config.frozen_backbone or not data.is_image or data.sample_shape[0] != 3 or confidence.mean() >= LOW_CONFIDENCE:
+        return ""
+    return (f'<p class="hint">The mean confidence is {confidence.mean():.2f}: these clusters are not sure of '
+            f"themselves. {html.escape(fetch_hint(config.data, config.n_clusters).removeprefix('hint: '))}</p>")
 
 
 def _summary(run_dir: Path, config, data: Samples, clusters: np.ndarray, labels) -> str:
