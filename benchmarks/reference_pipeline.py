@@ -59,10 +59,15 @@ class _PILTransform:
 
 
 def _random_resized_crop(img: Image.Image, cfg: AugmentConfig) -> Image.Image:
-    """torchvision's RandomResizedCrop step by step: up to 10 draws of an area and a log-uniform ratio, a
-    box of whole pixels at a random whole-pixel offset, else the centred crop of the nearest ratio in range;
-    then PIL's crop and bilinear resize."""
-    w, h = img.size
+    """torchvision's RandomResizedCrop step by step (``_crop_box``), then PIL's crop and bilinear resize."""
+    left, top, cw, ch = _crop_box(*img.size, cfg)
+    return img.crop((left, top, left + cw, top + ch)).resize((cfg.size, cfg.size), Image.BILINEAR)
+
+
+def _crop_box(w: int, h: int, cfg: AugmentConfig) -> tuple[int, int, int, int]:
+    """(left, top, width, height) as torchvision draws them: up to 10 draws of an area and a log-uniform
+    ratio, a box of whole pixels at a random whole-pixel offset, else the centred crop of the nearest ratio
+    in range."""
     for _ in range(10):
         area = w * h * random.uniform(*cfg.crop_scale)
         ratio = math.exp(random.uniform(math.log(cfg.crop_ratio[0]), math.log(cfg.crop_ratio[1])))
@@ -78,7 +83,7 @@ def _random_resized_crop(img: Image.Image, cfg: AugmentConfig) -> Image.Image:
         else:
             cw, ch = w, h
         top, left = (h - ch) // 2, (w - cw) // 2
-    return img.crop((left, top, left + cw, top + ch)).resize((cfg.size, cfg.size), Image.BILINEAR)
+    return left, top, cw, ch
 
 
 def _shift_hue(img: Image.Image, shift: float) -> Image.Image:
@@ -87,6 +92,62 @@ def _shift_hue(img: Image.Image, shift: float) -> Image.Image:
     hsv = np.array(img.convert("HSV"))
     hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(shift * 255)) % 256
     return Image.fromarray(hsv, "HSV").convert("RGB")
+
+
+def torchvision_style_params(n: int, cfg: AugmentConfig, height: int, width: int):
+    """The parameters of ``n`` views drawn from Python's ``random`` as torchvision draws them (whole-pixel
+    crop boxes, a flip coin, the jitter coin, order and factors, the grayscale coin), packed as the library's
+    ``ImageViewParams`` so that its batched ``apply`` (or ``apply_with_pil``) can make the views."""
+    from contraclust.augment import ops
+    from contraclust.augment.pipeline import ImageViewParams
+
+    boxes, flips, factors, orders, greys = [], [], [], [], []
+    s = cfg.jitter_strength
+    for _ in range(n):
+        box = _crop_box(width, height, cfg)
+        boxes.append([box[1], box[0], box[3], box[2]])  # top, left, h, w
+        flips.append(random.random() < cfg.flip_p)
+        if random.random() < cfg.jitter_p:
+            order = list(range(4))
+            random.shuffle(order)
+            factor = [random.uniform(max(0, 1 - 0.8 * s), 1 + 0.8 * s) for _ in range(3)]
+            factor.append(random.uniform(-0.2 * s, 0.2 * s))
+        else:
+            order, factor = list(range(4)), [1.0, 1.0, 1.0, 0.0]
+        orders.append(order)
+        factors.append(factor)
+        greys.append(random.random() < cfg.grayscale_p)
+    box_tensor, zeros = torch.tensor(boxes, dtype=torch.float32), torch.zeros(n)
+    theta = ops.affine_matrices(box_tensor, torch.tensor(flips), zeros, zeros, torch.zeros(n, 2), height, width)
+    return ImageViewParams(theta=theta, crop_area=box_tensor[:, 2] * box_tensor[:, 3] / (height * width),
+                           jitter_factors=torch.tensor(factors), jitter_order=torch.tensor(orders),
+                           grey=torch.tensor(greys), blur=torch.zeros(n, dtype=torch.bool), blur_sigma=torch.ones(n))
+
+
+def apply_with_pil(images: torch.Tensor, params, size: int) -> torch.Tensor:
+    """The views of uint8 (N, 3, H, W) ``images`` for given ``ImageViewParams`` (crop, flip, jitter, grey;
+    no rotation or blur), made one image at a time with Pillow as torchvision's PIL path makes them: the
+    crop box rounded to whole pixels, 8-bit results after every step."""
+    height, width = images.shape[2:]
+    views = []
+    for image, theta, factor, order, grey in zip(images, params.theta, params.jitter_factors, params.jitter_order,
+                                                 params.grey):
+        w = max(1, min(width, round(abs(float(theta[0, 0])) * width)))
+        h = max(1, min(height, round(float(theta[1, 1]) * height)))
+        left = min(max(0, round((float(theta[0, 2]) + 1) / 2 * width - w / 2)), width - w)
+        top = min(max(0, round((float(theta[1, 2]) + 1) / 2 * height - h / 2)), height - h)
+        img = Image.fromarray(image.permute(1, 2, 0).numpy()).crop((left, top, left + w, top + h))
+        img = img.resize((size, size), Image.BILINEAR)
+        if theta[0, 0] < 0:
+            img = ImageOps.mirror(img)
+        for op in order.tolist():
+            f = float(factor[op])
+            img = (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color)[op](img).enhance(f) \
+                if op < 3 else _shift_hue(img, f)
+        if grey:
+            img = img.convert("L").convert("RGB")
+        views.append(torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1))
+    return torch.stack(views)
 
 
 class TwoViewDataset(torch.utils.data.Dataset):

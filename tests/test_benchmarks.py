@@ -127,11 +127,16 @@ def test_view_speed_smoke():
         assert len(numbers) == 6 and all(v > 0 for v in numbers), numbers  # ms before/after, speed-ups
 
 
+ARMS = ("batched", "per-sample", "pil-ops", "python-params")
+
+
 def test_view_parity_smoke():
     out = run_script("view_parity.py", "--data", str(shared_cifar10()), "--limit", "200", "--epochs", "1",
-                     "--seeds", "0", "--set", "model.width=8")
-    for arm in ("batched |", "per-sample |", "k-means on raw pixels |"):
-        assert_scores(row_numbers(out, arm))
+                     "--seeds", "0", "--set", "model.width=8", "--arms", *ARMS, "--compare-ops", "64")
+    for arm in (*ARMS, "k-means on raw pixels"):
+        assert_scores(row_numbers(out, f"{arm} |"))
+    gap = re.search(rf"same parameters, 64 views: \|batched - PIL\| mean ({NUMBER}), 99th percentile ({NUMBER})", out)
+    assert 0 < float(gap[1]) < 0.01 and float(gap[2]) < 0.05, out  # within a few 8-bit steps
 
 
 def test_scaling_smoke(tmp_path):
