@@ -20,6 +20,7 @@ import torch.nn.functional as F
 EXACT_LIMIT = 30_000  # rows up to which a CPU searches exactly (about 3 s on two cores at 128-D)
 GPU_EXACT_LIMIT = 2_000_000  # a GPU's exact search of 2M rows is a few seconds of matrix products
 PROBES = 16  # cells searched per cell of queries
+CHUNK_ELEMENTS = 2**24  # similarities per chunk of the exact search: 64 MB, at any N
 RECALL_SAMPLE = 1000  # rows whose approximate neighbours are checked against the exact search
 
 
@@ -84,6 +85,7 @@ def exact_neighbours(queries: torch.Tensor, unit: torch.Tensor, k: int, batch_si
     """Top-k cosine neighbours among ``unit`` of each query (unit rows), in batches; ``rows`` are the
     queries' own indices in ``unit`` (default: the queries are ``unit``), which never count as neighbours."""
     rows = torch.arange(len(queries), device=unit.device) if rows is None else rows
+    batch_size = max(1, min(batch_size, CHUNK_ELEMENTS // len(unit)))  # a chunk's similarities stay bounded
     chunks = []
     for start in range(0, len(queries), batch_size):
         similarity = queries[start: start + batch_size] @ unit.T
