@@ -141,14 +141,16 @@ def test_view_parity_smoke():
 
 def test_scaling_smoke(tmp_path):
     out = run_script("scaling.py", "--vectors", "1500", "3000", "--methods", "cc", "--k-sweep", "--images", "200",
-                     "--whole", "--cifar", str(shared_cifar10()), "--work", str(tmp_path), "--plot",
+                     "--streamed", "200", "--whole", "--cifar", str(shared_cifar10()), "--work", str(tmp_path), "--plot",
                      str(tmp_path / "scaling.png"))
     for n in ("1,500", "3,000"):
         numbers = row_numbers(out, f"vectors 64-D | cc | 10 | {n} |")
-        # read, neighbours, setup, epoch, read-out, evaluation seconds; peak anonymous and resident MB; NMI
-        assert len(numbers) == 9 and all(v >= 0 for v in numbers) and 0 <= numbers[-1] <= 1, numbers
-        assert numbers[3] > 0 and numbers[6] > 50
+        # read, neighbours, setup, epoch, read-out, evaluation seconds; peak anonymous and resident MB; NMI;
+        # the neighbours' recall (1: exact) and how many share the sample's mixture component
+        assert len(numbers) == 11 and all(v >= 0 for v in numbers) and numbers[-3:-1] == [numbers[-3], 1.0], numbers
+        assert numbers[3] > 0 and numbers[6] > 50 and 0.5 < numbers[-1] <= 1
     assert len(row_numbers(out, "CIFAR-10 pack | cc | 10 | 200 |")) == 9  # the pack's seconds, no neighbours
+    assert len(row_numbers(out, "CIFAR-10 pack, streamed | cc | 10 | 200 |")) == 8
     assert len(row_numbers(out, "vectors cc K=10 |")) >= 3  # the fitted exponents of the steps that took time
     assert (tmp_path / "scaling.png").stat().st_size > 1000
 
