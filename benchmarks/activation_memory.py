@@ -24,7 +24,7 @@ from contraclust.augment import build_augmenter  # noqa: E402
 from contraclust.presets import PRESETS, build_config  # noqa: E402
 from contraclust.training.device import autocast_context, autocast_dtype  # noqa: E402
 from contraclust.training.memory import (  # noqa: E402
-    activation_bytes_per_sample, largest_batch, model_state_bytes,
+    activation_bytes, largest_batch, model_state_bytes,
 )
 from contraclust.training.trainer import build_method  # noqa: E402
 
@@ -55,12 +55,12 @@ def main() -> None:
         images = torch.randint(0, 256, (args.images, 3, size, size), dtype=torch.uint8)
         augment = build_augmenter(config.augment, True)
         views = [augment(images).contiguous(memory_format=torch.channels_last) for _ in range(2)]
-        per_image = activation_bytes_per_sample(method, *views, lambda: autocast_context(dtype, torch.device("cpu")))
+        per_image, fixed = activation_bytes(method, *views, lambda: autocast_context(dtype, torch.device("cpu")))
         state = model_state_bytes(method)
         data_gb = args.data_gb if args.data_gb is not None else RESIDENT_GB.get(name, 0.0)
-        fits = largest_batch(per_image, state, args.gpu_gb * 2 ** 30, data_gb * 2 ** 30)
+        fits = largest_batch(per_image, state + 1.5 * fixed, args.gpu_gb * 2 ** 30, data_gb * 2 ** 30)
         batch = config.train.batch_size
-        step_gb = (1.5 * per_image * batch + state) / 2 ** 30
+        step_gb = (1.5 * (per_image * batch + fixed) + state) / 2 ** 30
         print(f"| {name} | {config.model.backbone} ({config.model.stem}) | {size} | "
               f"{'bf16' if dtype is torch.bfloat16 else 'fp32'} | {per_image / 2 ** 20:.1f} | {state / 2 ** 20:.0f} | "
               f"{batch} | {step_gb:.1f} | {fits} (beside {data_gb:.1f} GB of data) |", flush=True)

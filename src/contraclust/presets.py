@@ -171,9 +171,9 @@ def clc_imagenet1k_64() -> RunConfig:
     pack the train folder once (``contraclust pack --size 64``: 1.28M images, 14.6 GiB, resident on an
     80 GB GPU, streamed on a smaller one). ResNet-50 with the 3x3 stride-1 stem (64 px keeps a 64x64
     map into layer1, about 5.3 GFLOPs per view). Batch 256 per GPU, sized from a measured figure:
-    autograd keeps 113 MB per image for its two views in bf16 (``benchmarks/activation_memory.py``), so
-    256 images need about 43 GB with backward's margin, beside the resident data, on an 80 GB GPU, where
-    at most 367 fit (1024 would need 170 GB). Under torchrun on N GPUs give ``--batch-size 256N``: the
+    autograd keeps 97 MB per image for its two views in bf16 (``benchmarks/activation_memory.py``), so
+    256 images need about 37 GB with backward's margin, beside the resident data, on an 80 GB GPU, where
+    at most 426 fit (1024 would need 146 GB). Under torchrun on N GPUs give ``--batch-size 256N``: the
     same per-GPU batch, the loss over the global one. A Sinkhorn queue of 8960 logits (35 batches), so
     that each of the 1000 clusters sees about 9 rows per balancing (SwAV balances 3000 prototypes over
     3840 + 256);

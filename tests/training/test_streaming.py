@@ -148,3 +148,24 @@ def test_a_streamed_set_is_evaluated_through_the_background_thread(tmp_path, mon
     assert decoded_on and all(name == "contraclust-stream" and rows <= 8 for name, rows in decoded_on)
     expected_labels, expected = resident.predict()
     assert np.array_equal(labels, expected_labels) and np.allclose(probabilities, expected, atol=1e-6)
+
+
+def test_what_a_forward_saves_once_is_not_counted_per_sample():
+    """Under bf16 autocast a forward saves low-precision copies of the weights once, whatever the batch; a
+    probe of two samples had counted them per sample, and CC's five heads of K = 1000 on 64-D vectors
+    then 'needed' 26 GB at the recipe's batch of 4096 and were refused."""
+    from contraclust.config import ModelConfig, RunConfig
+    from contraclust.methods import build_method
+    from contraclust.training.device import autocast_context
+    from contraclust.training.memory import activation_bytes, saved_bytes
+
+    config = RunConfig(method="cc", n_clusters=1000, model=ModelConfig(backbone="mlp"),
+                       method_options={"cluster_heads": 5})
+    method = build_method(config, (64,))
+    x = torch.randn(8, 64)
+    bf16 = lambda: autocast_context(torch.bfloat16, torch.device("cpu"))  # noqa: E731
+    per_sample, fixed = activation_bytes(method, x, x, bf16)
+    fp32_per_sample, _ = activation_bytes(method, x, x)
+    head_weights = sum(p.numel() for n, p in method.named_parameters() if "cluster" in n)
+    assert fixed > 2 * head_weights * 0.9  # the heads' bf16 copies, saved once
+    assert per_sample < fp32_per_sample < 2 * 10 ** 5 and per_sample * 8 + fixed == pytest.approx(saved_bytes(method, x, x, bf16))

@@ -29,9 +29,9 @@ def _buffers_copy(module: nn.Module) -> dict[str, torch.Tensor]:
     return {name: buffer.clone() for name, buffer in module.named_buffers()}
 
 
-def activation_bytes_per_sample(method: nn.Module, view_a: torch.Tensor, view_b: torch.Tensor,
-                                autocast=contextlib.nullcontext) -> float:
-    """Bytes autograd saves per sample (both views) in one forward of ``method`` on the given views."""
+def saved_bytes(method: nn.Module, view_a: torch.Tensor, view_b: torch.Tensor,
+                autocast=contextlib.nullcontext) -> int:
+    """Bytes autograd saves for backward in one forward of ``method`` on the given views, weights excluded."""
     saved: dict[int, int] = {}
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
@@ -42,7 +42,28 @@ def activation_bytes_per_sample(method: nn.Module, view_a: torch.Tensor, view_b:
     weights = {p.untyped_storage().data_ptr() for p in method.parameters()}
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), autocast():
         torch.func.functional_call(method, _buffers_copy(method), (view_a, view_b))
-    return sum(size for pointer, size in saved.items() if pointer not in weights) / view_a.shape[0]
+    return sum(size for pointer, size in saved.items() if pointer not in weights)
+
+
+def activation_bytes(method: nn.Module, view_a: torch.Tensor, view_b: torch.Tensor,
+                     autocast=contextlib.nullcontext) -> tuple[float, float]:
+    """(bytes per sample, fixed bytes) that autograd saves in a forward on two views: the growth from half
+    the probe batch to all of it is per sample; the rest is saved once whatever the batch (under autocast,
+    the low-precision copies of the weights: 9 MB for CC's five heads of K = 1000, which a probe of two
+    samples had counted as 4.5 MB per sample). A probe of fewer than 4 samples counts everything per sample."""
+    n = view_a.shape[0]
+    full = saved_bytes(method, view_a, view_b, autocast)
+    if n < 4:
+        return full / n, 0.0
+    half = n // 2
+    per_sample = max(0.0, (full - saved_bytes(method, view_a[:half], view_b[:half], autocast)) / (n - half))
+    return per_sample, max(0.0, full - per_sample * n)
+
+
+def activation_bytes_per_sample(method: nn.Module, view_a: torch.Tensor, view_b: torch.Tensor,
+                                autocast=contextlib.nullcontext) -> float:
+    """Bytes autograd saves per sample (both views), without what a forward saves once (``activation_bytes``)."""
+    return activation_bytes(method, view_a, view_b, autocast)[0]
 
 
 def model_state_bytes(method: nn.Module) -> int:
@@ -50,23 +71,24 @@ def model_state_bytes(method: nn.Module) -> int:
     return 4 * sum(p.numel() * p.element_size() for p in method.parameters())
 
 
-def step_bytes(method: nn.Module, per_sample: float, local_batch: int) -> int:
+def step_bytes(method: nn.Module, per_sample: float, local_batch: int, fixed: float = 0.0) -> int:
     """What a training step of ``local_batch`` samples needs on the device, besides the data."""
-    return int(ACTIVATION_MARGIN * per_sample * local_batch + model_state_bytes(method))
+    return int(ACTIVATION_MARGIN * (per_sample * local_batch + fixed) + model_state_bytes(method))
 
 
 def measure_step_bytes(method: nn.Module, augment_config, samples: torch.Tensor, is_image: bool,
                        device: torch.device, local_batch: int, autocast=contextlib.nullcontext,
                        channels_last: bool = False) -> int:
-    """``step_bytes`` for ``local_batch`` samples, measured on two views of the first two ``samples``
+    """``step_bytes`` for ``local_batch`` samples, measured on two views of the first four ``samples``
     (made with a generator of its own, so that the run's random streams are untouched)."""
-    probe = samples[: min(2, len(samples))].to(device)
+    probe = samples[: min(4, len(samples))].to(device)
     augment = build_augmenter(augment_config, is_image, probe, device)
     generator = torch.Generator(device=device).manual_seed(0)
     views = [augment(probe, generator) for _ in range(2)]
     if channels_last:
         views = [v.contiguous(memory_format=torch.channels_last) for v in views]
-    return step_bytes(method, activation_bytes_per_sample(method, *views, autocast), local_batch)
+    per_sample, fixed = activation_bytes(method, *views, autocast)
+    return step_bytes(method, per_sample, local_batch, fixed)
 
 
 def largest_batch(per_sample: float, state_bytes: int, device_bytes: float, data_bytes: float = 0.0,
