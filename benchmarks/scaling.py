@@ -143,9 +143,10 @@ def image_pack(cifar: Path, n: int, folder: Path) -> tuple[Path, float]:
     for name, paths in files.items():
         (links / name).mkdir(parents=True, exist_ok=True)
         for i in range(n // len(files)):
-            target = links / name / f"{i // len(paths)}-{paths[i % len(paths)].name}"
+            source = paths[i % len(paths)]  # train/ and test/ reuse file names: the split goes into the link's
+            target = links / name / f"{i // len(paths)}-{source.parent.parent.name}-{source.name}"
             if not target.exists():
-                target.symlink_to(paths[i % len(paths)].resolve())
+                target.symlink_to(source.resolve())
     began = time.perf_counter()
     pack = pack_folder(links, folder / f"cifar-{n}.ccpack", 32, 3, progress=False)
     return pack, time.perf_counter() - began
@@ -244,8 +245,12 @@ def main() -> None:
     groups: dict[str, list[dict]] = {}
 
     def measure(series: str, data: Path, method: str, k: int, kind: str, overrides=(), extra=None) -> None:
-        row = run_child({"data": str(data), "method": method, "k": k, "device": args.device,
-                         "overrides": list(overrides), "kind": kind})
+        try:
+            row = run_child({"data": str(data), "method": method, "k": k, "device": args.device,
+                             "overrides": list(overrides), "kind": kind})
+        except RuntimeError as failure:  # one failed size is a finding, not the end of the benchmark
+            print(f"{series}: {data.name} FAILED: {str(failure).strip().splitlines()[-1]}", flush=True)
+            return
         row["seconds"].update(extra or {})
         groups.setdefault(series, []).append(row)
         print(f"{series}: N {row['n']:,}: " + ", ".join(f"{s} {v:.2f} s" for s, v in row["seconds"].items())

@@ -1,6 +1,8 @@
 """Balance terms towards a cluster prior: each reduces to the published term for a uniform prior."""
 import math
 
+import pytest
+
 import torch
 
 from contraclust.losses import entropy_regulariser, marginal_entropy_penalty, sinkhorn, squared_mass_regulariser
@@ -40,3 +42,16 @@ def test_sinkhorn_meets_given_marginals_and_weight_zero_is_a_row_softmax():
     half = sinkhorn(logits, 0.5, 50, column_weight=0.5).sum(0)
     full, free = sinkhorn(logits, 0.5, 50).sum(0), torch.softmax(logits / 0.5, dim=1).sum(0)
     assert full.std() < half.std() < free.std()  # the relaxation lies between the two
+
+
+@pytest.mark.parametrize("weight, prior, chunk", [(1.0, None, 7), (0.5, None, 1000), (1.0, "skewed", 3)])
+def test_the_chunked_readout_is_the_whole_matrix_sinkhorn(weight, prior, chunk):
+    from contraclust.losses import sinkhorn_readout
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(50, 6, generator=generator) * 0.1
+    marginals = torch.tensor([0.3, 0.2, 0.2, 0.1, 0.1, 0.1]) if prior else None
+    for iterations, tolerance in ((1, None), (4, None), (100, 0.01)):
+        whole = sinkhorn(logits, 0.05, iterations, tolerance=tolerance, marginals=marginals, column_weight=weight)
+        chunked = sinkhorn_readout(logits / 0.05, iterations, tolerance, marginals, weight, chunk_rows=chunk)
+        assert torch.allclose(chunked, whole, atol=1e-4), (iterations, (chunked - whole).abs().max())

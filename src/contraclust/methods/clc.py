@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contraclust.losses import entropy_regulariser, sinkhorn, split_contrastive_loss
+from contraclust.losses import entropy_regulariser, sinkhorn, sinkhorn_readout, split_contrastive_loss
 from contraclust.checks import choice, ranged
 from contraclust.methods.base import ClusteringMethod, MethodOptions
 from contraclust.models.heads import mlp_head
@@ -136,12 +136,11 @@ class CLC(ClusteringMethod):
     def readout(self, probabilities: torch.Tensor) -> torch.Tensor:
         if self.options.readout == "argmax":
             return probabilities
-        eps = self.options.sinkhorn_epsilon
-        logits = torch.log(probabilities.clamp_min(1e-30)) * eps  # the logits up to a per-row constant
         if self.prior.weight == 0:  # no balance asked for: each sample's own argmax
             return probabilities
-        return sinkhorn(logits, eps, self.options.readout_iters, tolerance=0.01, marginals=self.prior.target(),
-                        column_weight=self.prior.weight)
+        # log p: the logits / epsilon less each row's log-sum-exp, as the read-out has always balanced them
+        return sinkhorn_readout(torch.log(probabilities.clamp_min(1e-30)), self.options.readout_iters, tolerance=0.01,
+                                marginals=self.prior.target(), column_weight=self.prior.weight)
 
     def cluster_probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax of the logits at Sinkhorn's scale (logits / epsilon): the argmax is the read-out."""
