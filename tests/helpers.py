@@ -79,3 +79,18 @@ def run_cli_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedPro
         os.chdir(previous)
         logger.handlers, logger.level, logger.propagate = handlers, level, propagate
     return subprocess.CompletedProcess(["contraclust", *args], code, out.getvalue(), err.getvalue())
+
+
+def tiny_dinov2(folder: Path, layers: int = 2) -> Path:
+    """A random-weight DINOv2 of a small config (32-d features, 32 px, patches of 8) with its image
+    processor, saved as a ``save_pretrained`` folder: the pretrained path, tested offline."""
+    import torch
+    import transformers
+
+    config = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
+                                       intermediate_size=64, image_size=32, patch_size=8)
+    torch.manual_seed(0)
+    transformers.Dinov2Model(config).save_pretrained(folder)
+    transformers.BitImageProcessor(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32},
+                                   do_center_crop=True).save_pretrained(folder)
+    return folder

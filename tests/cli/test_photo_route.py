@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import run_cli
+from helpers import run_cli, tiny_dinov2
 
 transformers = pytest.importorskip("transformers")
 
@@ -20,18 +20,6 @@ def colour_photos(root, n=36):
         (root / f"c{label}").mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels.astype(np.uint8)).save(root / f"c{label}" / f"{i:03d}.png")
     return root
-
-
-def tiny_dinov2(folder):
-    import torch
-
-    config = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                       intermediate_size=64, image_size=32, patch_size=8)
-    torch.manual_seed(0)
-    transformers.Dinov2Model(config).save_pretrained(folder)
-    transformers.BitImageProcessor(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32},
-                                   do_center_crop=True).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture
@@ -54,7 +42,7 @@ def fit(tmp_path, *extra):
 
 
 def test_a_cached_dinov2_makes_auto_take_the_frozen_route(tmp_path, caches):
-    snapshot = tiny_dinov2(caches / "models--facebook--dinov2-small" / "snapshots" / "0123abcd")
+    snapshot = tiny_dinov2(caches / "models--facebook--dinov2-small" / "snapshots" / "0123abcd", layers=1)
     done, config = fit(tmp_path)
     assert "backbone: dinov2-small (DINOv2 ViT-S/14, 22 M parameters), frozen: colour photos" in done.stderr
     assert "embedded 36 images with hf:facebook/dinov2-small into 32-d vectors" in done.stderr
@@ -72,8 +60,8 @@ def test_without_a_cached_backbone_the_hint_names_the_command_and_the_run_trains
 
 def test_no_pretrained_keeps_training_from_scratch_beside_a_cached_backbone(tmp_path, caches, monkeypatch):
     monkeypatch.setenv("CONTRACLUST_BACKBONES", str(tmp_path / "mine"))
-    tiny_dinov2(tmp_path / "mine" / "dinov2-small")
+    tiny_dinov2(tmp_path / "mine" / "dinov2-small", layers=1)
     done, config = fit(tmp_path, "--no-pretrained")
     assert config["frozen_backbone"] is None and "embedded" not in done.stderr and "hint:" not in done.stderr
     presets = run_cli("presets", "--data", str(tmp_path / "photos"), "--device", "cpu")
-    assert f"fit embeds the images through dinov2-small" in presets.stdout and str(tmp_path / "mine") in presets.stdout
+    assert "fit embeds the images through dinov2-small" in presets.stdout and str(tmp_path / "mine") in presets.stdout

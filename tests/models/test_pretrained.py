@@ -6,19 +6,9 @@ from PIL import Image
 
 from contraclust.errors import ConfigError
 from contraclust.models.pretrained import Preprocess, load_backbone
-from helpers import run_cli
+from helpers import run_cli, tiny_dinov2
 
 transformers = pytest.importorskip("transformers")
-
-
-def tiny_dinov2(folder):
-    config = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                       intermediate_size=64, image_size=32, patch_size=8)
-    torch.manual_seed(0)
-    transformers.Dinov2Model(config).save_pretrained(folder)
-    transformers.BitImageProcessor(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32},
-                                   do_center_crop=True).save_pretrained(folder)
-    return folder
 
 
 def digit_folder(root, n=60):
