@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,7 +134,8 @@ def mixture(n: int, dim: int, k: int, path: Path) -> Path:
 
 def image_pack(cifar: Path, n: int, folder: Path) -> tuple[Path, float]:
     """A raw 32 px ``.ccpack`` of ``n`` CIFAR-10 images (the same share of every class; past the 60,000
-    images each file is linked again under a new name) and the seconds ``pack_folder`` took."""
+    images each file is copied again under a new name, since the folder reader keeps one of several links to
+    the same file) and the seconds ``pack_folder`` took."""
     from contraclust.data.pack import pack_folder
 
     classes = sorted(p for p in (cifar / "train").iterdir() if p.is_dir())
@@ -145,8 +147,13 @@ def image_pack(cifar: Path, n: int, folder: Path) -> tuple[Path, float]:
         for i in range(n // len(files)):
             source = paths[i % len(paths)]  # train/ and test/ reuse file names: the split goes into the link's
             target = links / name / f"{i // len(paths)}-{source.parent.parent.name}-{source.name}"
-            if not target.exists():
+            if target.exists():
+                continue
+            if i < len(paths):
                 target.symlink_to(source.resolve())
+            else:
+                shutil.copyfile(source, target)
+    shutil.rmtree(folder / f"cifar-{n}.ccpack", ignore_errors=True)  # packed afresh: a finished pack is reused
     began = time.perf_counter()
     pack = pack_folder(links, folder / f"cifar-{n}.ccpack", 32, 3, progress=False)
     return pack, time.perf_counter() - began
