@@ -28,7 +28,9 @@ class AugmentConfig:
     flip 0.5, colour jitter (0.8s, 0.8s, 0.8s, 0.2s) with p=0.8, grayscale 0.2, no blur.
     Feature vectors: Gaussian noise of ``noise_std`` times each feature's spread, ``feature_dropout``,
     and with ``neighbours`` = k > 0 nearest-neighbour positives (SCAN, TEMI): the second view is, with
-    probability ``neighbour_p``, one of the sample's k nearest neighbours (cosine, found once).
+    probability ``neighbour_p``, one of the sample's k nearest neighbours (cosine, found once). Images
+    with ``neighbours`` > 0 have theirs mined from the network's embedding once ``neighbour_start`` of the
+    training steps are done, and again every ``neighbour_refresh`` epochs (``training/mined_neighbours.py``).
     """
 
     size: int = ranged(224, ge=4, le=MAX_SIDE)
@@ -51,6 +53,8 @@ class AugmentConfig:
     feature_dropout: float = ranged(0.0, ge=0, lt=1)
     neighbours: int = ranged(0, ge=0, le=1000)
     neighbour_p: float = probability(0.5)
+    neighbour_start: float = probability(0.5)
+    neighbour_refresh: int = ranged(5, ge=1, le=1_000_000)
 
 
 @dataclass

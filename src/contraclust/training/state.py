@@ -37,6 +37,7 @@ def trainer_state(trainer, epoch: int, step: int) -> dict[str, Any]:
         "config": trainer.config.to_dict(),
         "data_fingerprint": trainer.data_fingerprint,
         "history": trainer.history,
+        "mined_neighbours": trainer.miner.state() if trainer.miner is not None else None,
     }
 
 
@@ -69,6 +70,8 @@ def restore_trainer_state(trainer, state: dict[str, Any]) -> None:
     trainer.start_epoch = int(state["epoch"])
     trainer.start_step = step
     trainer.history = list(state.get("history", []))
+    if trainer.miner is not None:
+        trainer.partner = trainer.miner.load_state(state.get("mined_neighbours"), trainer.device)
     if trainer.history:
         trainer.started_at -= trainer.history[-1]["wall_seconds"]  # the time the run had spent before
     if state.get("budget_plan") and trainer.config.train.budget_seconds:

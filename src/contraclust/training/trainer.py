@@ -40,6 +40,7 @@ from contraclust.training.distributed import (
 )
 from contraclust.training.inference import eval_starts, predict_probabilities
 from contraclust.training.memory import check_model_fits, check_step_fits, measure_step_bytes
+from contraclust.training.mined_neighbours import NeighbourMiner
 from contraclust.training.outputs import write_run_outputs
 from contraclust.training.schedule import LearningRateSchedule, build_optimizer
 from contraclust.training.state import append_log, restore_trainer_state, resume_trainer, rewrite_log, trainer_state
@@ -58,7 +59,7 @@ class TrainResult:
 
 class TrainingBatch(NamedTuple):
     """One step's samples on the device: this process's rows of the global batch, the samples behind
-    each row's second view when that is a nearest neighbour (vectors), and whether the step trains the
+    each row's second view when that is a nearest neighbour, and whether the step trains the
     instance loss alone (an extra unlabelled pass)."""
 
     samples: torch.Tensor
@@ -125,7 +126,9 @@ class Trainer:
         self.instance_steps = _instance_steps(config, data, instance_data)
         self.steps_per_epoch = self.instance_steps + self.cluster_steps
 
-        _seed_everything(train.seed + self.dist.rank)
+        random.seed(train.seed + self.dist.rank)
+        np.random.seed((train.seed + self.dist.rank) % 2**32)
+        torch.manual_seed(train.seed + self.dist.rank)
         if method is None:
             check_model_fits(config, data.sample_shape, self.device)
         self.method = method if method is not None else build_method(config, data.sample_shape)
@@ -155,6 +158,7 @@ class Trainer:
         on_cuda = self.device.type == "cuda"
         self.apply_views = torch.compile(self.augment.apply) if train.compile_augment and on_cuda else self.augment.apply
         self.partner = self._neighbour_partner()
+        self.miner = NeighbourMiner(config.augment, train.seed) if data.is_image and config.augment.neighbours else None
         # One generator orders the data identically on every rank; another draws each rank's augmentations.
         self.order_generator = torch.Generator(device=self.device).manual_seed(train.seed)
         self.augment_generator = torch.Generator(device=self.device).manual_seed(train.seed * 1_000_003 + self.dist.rank)
@@ -194,7 +198,7 @@ class Trainer:
 
     def _neighbour_partner(self) -> NeighbourPartner | None:
         """For vectors with ``augment.neighbours`` = k: each sample's k nearest neighbours (cosine on the
-        model's normalised input), found once."""
+        model's normalised input), found once. (Images mine theirs while training: ``self.miner``.)"""
         k = self.config.augment.neighbours
         if self.data.is_image or k == 0:
             return None
@@ -300,6 +304,8 @@ class Trainer:
         last_prediction: tuple[int, np.ndarray, np.ndarray] | None = None  # (epoch, labels, probabilities)
         while step < self.schedule.total_steps:
             epoch += 1
+            if self.miner is not None and self.miner.due(epoch, step, self.schedule.total_steps):
+                self.partner = self.miner.mine(self, epoch)
             self.model.train()
             totals: dict[str, torch.Tensor] = {}
             counts: dict[str, int] = {}
@@ -392,9 +398,3 @@ def _instance_steps(config: RunConfig, data: Samples, instance_data: Samples | N
         raise ConfigError(f"the extra unlabelled images are {instance_data.sample_shape}, the data to cluster "
                           f"{data.sample_shape}; they must be alike")
     return len(instance_data) // config.train.batch_size
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
