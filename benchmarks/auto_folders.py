@@ -75,9 +75,12 @@ def write_npy(root: Path, cifar: Path, per_class: int) -> tuple[Path, np.ndarray
     return path, labels
 
 
-def fit(data: Path, k: int, out: Path, budget: str | None, seed: int) -> tuple[np.ndarray, float, list[str]]:
+def fit(data: Path, k: int, out: Path, budget: str | None, seed: int,
+        extra: list[str] = ()) -> tuple[np.ndarray, float, list[str]]:
+    """``contraclust fit`` with the auto recipe (plus ``extra`` arguments) as its own process: the run's
+    clusters, its wall time and the recipe's lines of its log."""
     cmd = [sys.executable, "-m", "contraclust", "fit", "--data", str(data), "-k", str(k), "--out", str(out),
-           "--seed", str(seed), "--no-progress"] + (["--budget", budget] if budget else [])
+           "--seed", str(seed), "--no-progress"] + (["--budget", budget] if budget else []) + list(extra)
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
     wall = time.perf_counter() - start

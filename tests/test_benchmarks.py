@@ -83,6 +83,15 @@ def test_auto_folders_smoke(tmp_path):
         assert_scores(numbers[4:], count=2, spread=False)  # k-means NMI, ACC
 
 
+def test_photo_recipe_smoke(tmp_path):
+    out = run_script("photo_recipe.py", "--arms", "default", "old-default", "--seeds", "0", "--budget", "6s",
+                     "--per-class", "20", "--cifar", str(shared_cifar10()), "--workdir", str(tmp_path))
+    for arm in ("default", "old-default"):
+        numbers = row_numbers(out, f"{arm} | 6s | 1 |")
+        assert_scores(numbers) and numbers[6] > 0 and numbers[7] >= 1, numbers  # wall s, epochs
+    assert re.search(r"default 6s seed 0: NMI .* epochs; NMI by time: \d+s", out)
+
+
 def test_vectors_smoke():
     out = run_script("vectors.py", "--data", "digits", "--seeds", "0", "--budget", "3s", "--methods", "cc")
     assert "budget 3s per run" in out and "| scikit-learn digits (1797 x 64) | NMI |" in out

@@ -1,0 +1,95 @@
+"""Colour photos from scratch on a CPU: the auto recipe against variants of it, over seeds, with the
+quality-against-time curve of each run.
+
+    python benchmarks/photo_recipe.py                                  # default vs old default, 3 seeds, 10 min
+    python benchmarks/photo_recipe.py --arms old-default old+batch-256 --seeds 0 --budget 3m   # a screen
+    python benchmarks/photo_recipe.py --arms default --seeds 0 --budgets 2m 5m         # the budget curve
+
+The set is that of ``benchmarks/auto_folders.py``: 5 CIFAR-10 classes, 1,000 images each, upscaled to 64 px
+and written as JPEG class folders (from ../shared/datasets/cifar10). Each arm is ``contraclust fit --data
+photos -k 5 --no-pretrained --budget B`` plus its ``--set`` overrides, one process per run, scored from
+its ``assignments.csv`` against the labels the script kept; its log.csv gives NMI after every epoch
+against the run's wall time (the curve within one run, whose schedule is planned for the whole budget).
+``--budgets`` adds runs of the default recipe at shorter budgets: the curve of what each budget buys.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from auto_folders import DEFAULT_CIFAR, PHOTO_CLASSES, fit, write_photos
+from common import mean_spread
+from contraclust.metrics import evaluate_clustering
+
+# Each arm: --set overrides on top of the current auto recipe. "old-default" is the recipe before the
+# screen (batch 64, crops of 20-100%); the screened arms are changes to it (README, "Colour photos from
+# scratch"), the current default the two that paid together.
+OLD = ["train.batch_size=64", "augment.crop_scale=[0.2,1.0]"]
+MINED = ["augment.neighbours=10", "augment.neighbour_refresh=5"]
+ARMS: dict[str, list[str]] = {
+    "default": [],
+    "old-default": OLD,
+    "old+mined-start-0.5": OLD + MINED + ["augment.neighbour_start=0.5"],
+    "old+mined-start-0.25": OLD + MINED + ["augment.neighbour_start=0.25"],
+    "old+crop-0.35": OLD + ["augment.crop_scale=[0.35,1.0]"],
+    "old+jitter-1.0": OLD + ["augment.jitter_strength=1.0"],
+    "old+width-64": OLD + ["model.width=64"],
+    "old+batch-256": OLD + ["train.batch_size=256"],
+    "old+batch-512": OLD + ["train.batch_size=512"],
+    "old+batch-256+width-64+jitter-1.0": OLD + ["train.batch_size=256", "model.width=64", "augment.jitter_strength=1.0"],
+}
+
+
+def read_log(run: Path) -> tuple[list[tuple[float, float]], int]:
+    """(wall seconds, NMI) after each evaluated epoch of a run's log.csv, and its number of epochs."""
+    with open(run / "log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    return [(float(r["wall_seconds"]), float(r["nmi"])) for r in rows if r.get("nmi")], len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arms", nargs="+", default=["default", "old-default"], choices=sorted(ARMS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget", default="10m")
+    parser.add_argument("--budgets", nargs="*", default=[], help="extra budgets for the default recipe, seed 0")
+    parser.add_argument("--cifar", type=Path, default=DEFAULT_CIFAR)
+    parser.add_argument("--per-class", type=int, default=1000)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="contraclust-photos-"))
+    photos, labels = write_photos(workdir / "data", args.cifar, args.per_class)
+    print(f"{photos}: {len(labels)} photos of {', '.join(PHOTO_CLASSES)}, 64 px; budget {args.budget}", flush=True)
+    results: dict[str, list[dict]] = {}
+    runs = [(arm, seed, args.budget) for arm in args.arms for seed in args.seeds]
+    runs += [("default", args.seeds[0], budget) for budget in args.budgets]
+    for arm, seed, budget in runs:
+        out = workdir / f"{arm}-{budget}-seed{seed}"
+        clusters, wall, notes = fit(photos, len(PHOTO_CLASSES), out, budget, seed,
+                                    ["--no-pretrained"] + [a for o in ARMS[arm] for a in ("--set", o)])
+        evaluated, epochs = read_log(out)
+        measured = {**evaluate_clustering(labels, clusters), "wall": wall, "curve": evaluated, "epochs": epochs}
+        results.setdefault(f"{arm} {budget}", []).append(measured)
+        points = ", ".join(f"{t:.0f}s {v:.3f}" for t, v in measured["curve"][:: max(1, len(measured["curve"]) // 8)])
+        print(f"{arm} {budget} seed {seed}: NMI {measured['nmi']:.4f} ACC {measured['acc']:.4f} "
+              f"ARI {measured['ari']:.4f} in {wall:.0f} s, {epochs} epochs; NMI by time: {points}",
+              flush=True)
+        for note in notes:
+            print(f"    {note}")
+    print("\n| arm | budget | seeds | NMI | ACC | ARI | wall s | epochs |\n|---|---|---|---|---|---|---|---|")
+    for name, rows in results.items():
+        arm, budget = name.rsplit(" ", 1)
+        cells = " | ".join("{:.3f} ± {:.3f}".format(*mean_spread(rows, m)) for m in ("nmi", "acc", "ari"))
+        epochs = np.mean([r["epochs"] for r in rows])
+        print(f"| {arm} | {budget} | {len(rows)} | {cells} | {np.mean([r['wall'] for r in rows]):.0f} | {epochs:.0f} |")
+    print(f"\ncores: {os.cpu_count()}; work folder: {workdir}")
+
+
+if __name__ == "__main__":
+    main()
