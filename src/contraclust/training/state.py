@@ -9,6 +9,7 @@ generator states do not convert) the streams are re-seeded from the seed and the
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +119,18 @@ def append_log(path: Path, row: dict[str, Any]) -> None:
 
 
 def rewrite_log(path: Path, history: list[dict[str, Any]]) -> None:
-    """Start log.csv afresh from the rows that the checkpoint knows (drops rows of a killed run's tail)."""
-    path.unlink(missing_ok=True)
+    """Start log.csv afresh from the rows that the checkpoint knows (drops rows of a killed run's tail).
+
+    Written beside and renamed over the old log, so a reader (or a kill) never finds it missing or half
+    rewritten."""
+    fresh = path.with_name(f".{path.name}.rewrite")
+    fresh.unlink(missing_ok=True)
     for row in history:
-        append_log(path, row)
+        append_log(fresh, row)
+    if history:
+        os.replace(fresh, path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def checkpoint_seconds(module: nn.Module) -> float:
