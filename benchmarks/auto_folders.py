@@ -36,9 +36,9 @@ DEFAULT_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "c
 PHOTO_CLASSES = ["airplane", "automobile", "bird", "cat", "deer"]
 
 
-def cifar_subset(cifar: Path, per_class: int) -> tuple[list[np.ndarray], np.ndarray]:
+def cifar_subset(cifar: Path, per_class: int, classes: list[str] = PHOTO_CLASSES) -> tuple[list[np.ndarray], np.ndarray]:
     images, labels = [], []
-    for label, name in enumerate(PHOTO_CLASSES):
+    for label, name in enumerate(sorted(classes)):
         files = sorted((cifar / "train" / name).glob("*.jpg"))[:per_class]
         if len(files) < per_class:
             raise SystemExit(f"{cifar}/train/{name} holds {len(files)} images, {per_class} wanted")
@@ -49,10 +49,11 @@ def cifar_subset(cifar: Path, per_class: int) -> tuple[list[np.ndarray], np.ndar
     return images, np.array(labels)
 
 
-def write_photos(root: Path, cifar: Path, per_class: int) -> tuple[Path, np.ndarray]:
-    images, labels = cifar_subset(cifar, per_class)
+def write_photos(root: Path, cifar: Path, per_class: int,
+                 classes: list[str] = PHOTO_CLASSES) -> tuple[Path, np.ndarray]:
+    images, labels = cifar_subset(cifar, per_class, classes)
     for i, (image, label) in enumerate(zip(images, labels)):
-        folder = root / "photos" / PHOTO_CLASSES[label]
+        folder = root / "photos" / sorted(classes)[label]
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).resize((64, 64), Image.BICUBIC).save(folder / f"{i:05d}.jpg", quality=90)
     return root / "photos", labels  # class folders are read in sorted order: labels stay in this order

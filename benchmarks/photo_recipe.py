@@ -4,6 +4,7 @@ quality-against-time curve of each run.
     python benchmarks/photo_recipe.py                                  # default vs old default, 3 seeds, 10 min
     python benchmarks/photo_recipe.py --arms old-default old+batch-256 --seeds 0 --budget 3m   # a screen
     python benchmarks/photo_recipe.py --arms default --seeds 0 --budgets 2m 5m         # the budget curve
+    python benchmarks/photo_recipe.py --classes dog frog horse ship truck --seeds 0    # another photo set
 
 The set is that of ``benchmarks/auto_folders.py``: 5 CIFAR-10 classes, 1,000 images each, upscaled to 64 px
 and written as JPEG class folders (from ../shared/datasets/cifar10). Each arm is ``contraclust fit --data
@@ -42,6 +43,12 @@ ARMS: dict[str, list[str]] = {
     "old+batch-256": OLD + ["train.batch_size=256"],
     "old+batch-512": OLD + ["train.batch_size=512"],
     "old+batch-256+width-64+jitter-1.0": OLD + ["train.batch_size=256", "model.width=64", "augment.jitter_strength=1.0"],
+    "tau-0.2": ["method.tau_instance=0.2"],
+    "lr-0.002": ["optim.lr=0.002"],
+    "size-24": ["augment.size=24"],
+    "concat-views": ["method.views_forward=concat"],
+    "jitter-1.0": ["augment.jitter_strength=1.0"],
+    "width-48": ["model.width=48"],
 }
 
 
@@ -60,18 +67,21 @@ def main() -> None:
     parser.add_argument("--budgets", nargs="*", default=[], help="extra budgets for the default recipe, seed 0")
     parser.add_argument("--cifar", type=Path, default=DEFAULT_CIFAR)
     parser.add_argument("--per-class", type=int, default=1000)
+    parser.add_argument("--classes", nargs="+", default=PHOTO_CLASSES, metavar="CLASS",
+                        help="CIFAR-10 classes of the set (default: %(default)s)")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="contraclust-photos-"))
-    photos, labels = write_photos(workdir / "data", args.cifar, args.per_class)
-    print(f"{photos}: {len(labels)} photos of {', '.join(PHOTO_CLASSES)}, 64 px; budget {args.budget}", flush=True)
+    photos, labels = write_photos(workdir / "data", args.cifar, args.per_class, args.classes)
+    print(f"{photos}: {len(labels)} photos of {', '.join(sorted(args.classes))}, 64 px; budget {args.budget}",
+          flush=True)
     results: dict[str, list[dict]] = {}
     runs = [(arm, seed, args.budget) for arm in args.arms for seed in args.seeds]
     runs += [("default", args.seeds[0], budget) for budget in args.budgets]
     for arm, seed, budget in runs:
         out = workdir / f"{arm}-{budget}-seed{seed}"
-        clusters, wall, notes = fit(photos, len(PHOTO_CLASSES), out, budget, seed,
+        clusters, wall, notes = fit(photos, len(args.classes), out, budget, seed,
                                     ["--no-pretrained"] + [a for o in ARMS[arm] for a in ("--set", o)])
         evaluated, epochs = read_log(out)
         measured = {**evaluate_clustering(labels, clusters), "wall": wall, "curve": evaluated, "epochs": epochs}

@@ -94,3 +94,18 @@ def tiny_dinov2(folder: Path, layers: int = 2) -> Path:
     transformers.BitImageProcessor(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32},
                                    do_center_crop=True).save_pretrained(folder)
     return folder
+
+
+def colour_photos(root: Path, n: int = 36) -> Path:
+    """Three classes of 32 px colour images (a red, a green and a blue tint under noise) as class folders."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        label = i % 3
+        pixels = rng.integers(0, 120, (32, 32, 3))
+        pixels[..., label] += 120
+        (root / f"c{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels.astype(np.uint8)).save(root / f"c{label}" / f"{i:03d}.png")
+    return root

@@ -11,12 +11,15 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 from contraclust.config import RunConfig, config_from_dict
+from contraclust.console import say
 from contraclust.data import FeatureSet, ImageSet, Samples, from_array, load_data
 from contraclust.errors import CheckpointError, ConfigError, DataError
 from contraclust.methods.prior import prior_overrides
 from contraclust.metrics import evaluate_clustering
+from contraclust.models.catalogue import fetch_hint, resolve_backbone_name
+from contraclust.models.pretrained import embed_images, load_backbone
 from contraclust.presets import build_config, get_preset
-from contraclust.recipes.auto import DataProfile, DeviceProfile, max_image_size
+from contraclust.recipes.auto import DataProfile, DeviceProfile, backbone_reason, max_image_size, photo_backbone
 from contraclust.training import resolve_device
 from contraclust.training.inference import (  # noqa: F401  (load_model, predict_checkpoint: the API's too)
     embed_data, load_model, model_from_state, predict_checkpoint, predict_data,
@@ -41,7 +44,12 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     continues it), ``overrides`` (dotted ``section.field=value``) and ``init`` (start from another
     run's weights). ``cluster_prior`` ("uniform", "none", "estimated") and ``prior_weight``: the
     prior of the method's balance term, for imbalanced data (default: the preset's, uniform with
-    weight 1 as in the papers).
+    weight 1 as in the papers). ``backbone``: images are embedded once through this frozen pretrained
+    network (a short name such as "dinov2-small", or "hf:"/"timm:"/"torchvision:" ids; ``download=True``
+    fetches its weights) and the vectors clustered, as the CLI's ``--backbone X --freeze``; by default
+    (None) the ``auto`` preset does so for colour photos when a known backbone is already in the local
+    cache (``models/catalogue.py``), else trains from scratch and logs how to fetch one; "none" always
+    trains from scratch.
 
     After ``fit``: ``labels_`` (N,), ``probabilities_`` (N, K), ``metrics_`` (NMI/ACC/ARI when
     labels were given), ``config_``, ``history_``, ``budget_plan_`` (the time plan, when budgeted),
@@ -54,7 +62,8 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                  budget: float | str | None = None, epochs: int | None = None, batch_size: int | None = None,
                  device: str | None = "auto", random_state: int | None = None, out_dir: str | Path | None = None,
                  overrides: list[str] | None = None, init: str | Path | None = None, progress: bool = True,
-                 resume: bool = False, cluster_prior: str | None = None, prior_weight: float | None = None):
+                 resume: bool = False, cluster_prior: str | None = None, prior_weight: float | None = None,
+                 backbone: str | None = None, download: bool = False):
         self.n_clusters = n_clusters
         self.method = method
         self.preset = preset
@@ -70,6 +79,8 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.resume = resume
         self.cluster_prior = cluster_prior
         self.prior_weight = prior_weight
+        self.backbone = backbone
+        self.download = download
 
     def fit(self, X: Any, y: np.ndarray | None = None) -> "ContrastiveClustering":
         started_at = time.monotonic()
@@ -78,6 +89,11 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         max_size = max_image_size(DeviceProfile.of(device)) if auto else get_preset(self.preset).augment.size
         data = as_samples(X, y, max_size)
         require_samples(data)  # before the config: scikit-learn's checks expect this message for one sample
+        frozen = self._frozen_route(X, data, auto)
+        if frozen is not None:  # images at their own size through the frozen backbone, once
+            images = as_samples(X, y) if isinstance(X, (str, Path)) else data
+            self.backbone_ = load_backbone(frozen[0], frozen[1], self.download)
+            data = embed_images(images, self.backbone_, device, progress=self.progress)
         config = build_config(self.method, self.preset, data=str(X) if isinstance(X, (str, Path)) else None,
                               profile=DataProfile.of(data) if auto else None, device=device,
                               n_clusters=self.n_clusters, epochs=self.epochs, budget=self.budget,
@@ -85,6 +101,10 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                               overrides=prior_overrides(self.cluster_prior, self.prior_weight)
                               + _override_list(self.overrides) + ([] if self.progress else ["train.progress=false"]),
                               init=self.init is not None)
+        if frozen is not None:
+            config.frozen_backbone, config.backbone_weights = frozen[0], frozen[1] and str(frozen[1])
+            if frozen[2] and config.recipe:
+                config.recipe["reasons"] = {"backbone": frozen[2], **config.recipe["reasons"]}
         out_dir = Path(self.out_dir) if self.out_dir is not None else None
         if out_dir is not None and self.resume:
             run = Run.resume(out_dir, lambda stored: data, requested=config, device=device, started_at=started_at)
@@ -102,6 +122,22 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.sample_shape_ = tuple(data.sample_shape)
         self.n_features_in_ = int(np.prod(data.sample_shape))
         return self
+
+    def _frozen_route(self, X: Any, data: Samples, auto: bool) -> tuple[str, Path | None, str | None] | None:
+        """(backbone spec, local weights, auto's reason) when images go through a frozen backbone, else None."""
+        if self.backbone == "none" or not data.is_image:
+            if self.backbone not in (None, "none"):
+                raise ConfigError(f"backbone={self.backbone!r} embeds images, but X holds feature vectors")
+            return None
+        if self.backbone is not None:
+            return resolve_backbone_name(self.backbone), None, None
+        profile = DataProfile.of(data)
+        cached = photo_backbone(profile) if auto else None
+        if cached is not None:
+            return cached.backbone.spec, cached.weights, backbone_reason(cached)
+        if auto and profile.channels == 3:
+            say(fetch_hint(str(X) if isinstance(X, (str, Path)) else None, self.n_clusters, api=True))
+        return None
 
     def fit_predict(self, X: Any, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
         return self.fit(X, y).labels_
@@ -158,6 +194,10 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         """``X`` as samples of the shape this estimator was fitted on."""
         self._check_fitted()
         data = as_samples(X)
+        if self.config_.frozen_backbone and data.is_image:  # through the backbone the fitted run embedded with
+            if getattr(self, "backbone_", None) is None:
+                self.backbone_ = load_backbone(self.config_.frozen_backbone, self.config_.backbone_weights)
+            data = embed_images(data, self.backbone_, resolve_device(self.device), progress=self.progress)
         if tuple(data.sample_shape) != self.sample_shape_:
             got, expected = int(np.prod(data.sample_shape)), self.n_features_in_
             if got == expected:  # the same number of values, arranged otherwise (8x8 images as 64 features)

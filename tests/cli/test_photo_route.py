@@ -1,36 +1,11 @@
 """auto on colour photos: a cached known backbone is used frozen, else a hint says how to fetch one."""
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from helpers import run_cli, tiny_dinov2
+from helpers import colour_photos, run_cli, tiny_dinov2
 
 transformers = pytest.importorskip("transformers")
-
-
-def colour_photos(root, n=36):
-    """Three classes of 32 px colour images (a red, a green and a blue tint under noise)."""
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        label = i % 3
-        pixels = rng.integers(0, 120, (32, 32, 3))
-        pixels[..., label] += 120
-        (root / f"c{label}").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels.astype(np.uint8)).save(root / f"c{label}" / f"{i:03d}.png")
-    return root
-
-
-@pytest.fixture
-def caches(tmp_path, monkeypatch):
-    """Empty Hugging Face and torch caches, and no CONTRACLUST_BACKBONES: what a fresh machine has."""
-    hub = tmp_path / "hf-hub"
-    hub.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv("CONTRACLUST_BACKBONES", raising=False)
-    return hub
 
 
 def fit(tmp_path, *extra):

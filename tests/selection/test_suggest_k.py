@@ -1,7 +1,6 @@
 """suggest-k: K ranges, one run with heads of many K, the signals per K, the outputs and the CLI."""
 import json
 
-import numpy as np
 import pytest
 
 from contraclust.data import read_sklearn_digits

@@ -97,10 +97,12 @@ def find_cached_backbone() -> CachedBackbone | None:
     return None
 
 
-def fetch_hint(data: str | None, clusters: int | None) -> str:
-    """One line: the command that fetches the preferred backbone once and clusters through it."""
+def fetch_hint(data: str | None, clusters: int | None, api: bool = False) -> str:
+    """One line: the command (or, for the Python API, the estimator) that fetches the preferred backbone
+    once and clusters through it."""
     first = KNOWN_BACKBONES[0]
-    command = (f"contraclust fit --data {data or 'PHOTOS'} -k {clusters or 10} --backbone {first.short} --freeze "
+    command = (f"ContrastiveClustering(n_clusters={clusters or 10}, backbone={first.short!r}, download=True)" if api
+               else f"contraclust fit --data {data or 'PHOTOS'} -k {clusters or 10} --backbone {first.short} --freeze "
                f"--download")
     return (f"hint: these are colour photos; clustering them on a frozen pretrained backbone usually separates "
             f"them far better than training from scratch (published heads on such features reach CIFAR-10 ACC "
