@@ -207,8 +207,12 @@ def plot(groups: dict[str, list[dict]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if not groups:  # only the K sweep ran: no series against N to draw
+        print("\nplot: nothing measured against N")
+        return
     shown = [s for s in STEPS if any(s in r["seconds"] for rows in groups.values() for r in rows)]
-    fig, axes = plt.subplots(1, len(groups) + 1, figsize=(5 * (len(groups) + 1), 4))
+    fig, axes = plt.subplots(1, len(groups) + 1, figsize=(5 * (len(groups) + 1), 4), squeeze=False)
+    axes = axes[0]
     for ax, (name, rows) in zip(axes, groups.items()):
         for step in shown:
             points = [(r["n"], r["seconds"][step]) for r in rows if r["seconds"].get(step, 0) > 0]
