@@ -241,3 +241,10 @@ def test_streaming_campaign_packs_and_times_both_paths_at_toy_size_on_the_cpu(tm
     ratios = re.findall(r"ratio streaming / resident: ([0-9.]+)x", summary)
     assert len(ratios) == 2 and all(float(r) > 0 for r in ratios)
     assert "failed" not in summary
+
+
+def test_photo_reading_smoke():
+    out = run_script("photo_reading.py", "--photos", "6", "--side", "320", "--sizes", "32")
+    numbers = row_numbers(out, "32 px |")
+    assert len(numbers) == 6 and all(n >= 0 for n in numbers) and numbers[0] > 0 and numbers[1] > 0, numbers
+    assert numbers[5] < 8, numbers  # the reduced decode's pixels stay near the whole decode's

@@ -71,10 +71,10 @@ def progress_bar(total: int | None, enabled: bool, desc: str, unit: str = "step"
     return _Bar(total, desc, unit) if enabled else _NoBar()
 
 
-def progress_iter(items, desc: str, enabled: bool, unit: str = "img"):
-    """Iterate with a transient bar, shown only on a terminal."""
+def progress_iter(items, desc: str, enabled: bool, unit: str = "img", total: int | None = None):
+    """Iterate with a transient bar, shown only on a terminal (``total`` for an iterator without a length)."""
     if not enabled:
         return items
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, unit=unit, leave=False, mininterval=1.0, disable=None)
+    return tqdm(items, desc=desc, unit=unit, leave=False, mininterval=1.0, disable=None, total=total)

@@ -289,3 +289,63 @@ def test_an_all_constant_table_or_array_is_said_to_be_arbitrary(tmp_path, caplog
     np.save(tmp_path / "same.npy", np.ones((30, 4), np.float32))
     load_data(tmp_path / "same.npy")
     assert "every sample of same has the same features" in caplog.text
+
+
+def _large_photo(path, seed=0, size=(1600, 1200), orientation=None):
+    """A smooth colour photo, large enough for the JPEG decoder to scale it down by 8 at 32 px."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    photo = Image.fromarray(small).resize(size, Image.BICUBIC)
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    photo.save(path, quality=92, exif=exif)
+    return np.asarray(photo)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_to_nearly_the_full_decodes_pixels(tmp_path, monkeypatch):
+    from PIL import JpegImagePlugin
+
+    from contraclust.data.images import decode_image
+
+    _large_photo(tmp_path / "big.jpg")
+    with Image.open(tmp_path / "big.jpg") as full:  # the full decode, then the same resize
+        expected = np.asarray(full.convert("RGB").resize((32, 32), Image.BILINEAR)).astype(float)
+    reduced_to = []
+    draft = JpegImagePlugin.JpegImageFile.draft
+
+    def recording_draft(self, mode, size):
+        result = draft(self, mode, size)
+        reduced_to.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", recording_draft)
+    image, side = decode_image(tmp_path / "big.jpg", "RGB", 32)
+    assert reduced_to == [(200, 150)]  # libjpeg decoded 1/8 of each side: 64x fewer pixels
+    assert side == 1600 and image.shape == (32, 32, 3)  # the larger side of the file, not of the reduced decode
+    assert np.abs(image - expected).mean() < 2.0 and np.abs(image - expected).max() < 24
+
+
+def test_a_folder_decoded_in_threads_keeps_file_order_exif_and_pillows_bound(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
+    monkeypatch.setenv("CONTRACLUST_NO_CACHE", "1")
+    folder = tmp_path / "photos" / "all"
+    folder.mkdir(parents=True)
+    photos = [_large_photo(folder / f"{i:03d}.jpg", seed=i, size=(480, 320), orientation=6 if i % 5 == 0 else None)
+              for i in range(24)]
+    bound = PILImage.MAX_IMAGE_PIXELS
+    data = read_image_folder(tmp_path / "photos", size=16, progress=False)
+    assert PILImage.MAX_IMAGE_PIXELS == bound  # lifted for each header under a lock, always put back
+    for i, photo in enumerate(photos):
+        upright = np.rot90(photo, k=-1) if i % 5 == 0 else photo  # orientation 6: turned clockwise
+        expected = np.asarray(Image.fromarray(np.ascontiguousarray(upright)).resize((16, 16), Image.BILINEAR))
+        assert np.abs(data.images[i].permute(1, 2, 0).numpy().astype(float) - expected).mean() < 6, i
+
+
+def test_one_corrupt_file_among_many_stops_the_threaded_decode_with_its_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONTRACLUST_NO_CACHE", "1")
+    write_images(tmp_path / "bad" / "a", 40)
+    (tmp_path / "bad" / "a" / "img_0017_broken.png").write_bytes(b"not an image at all")
+    with pytest.raises(DataError, match="corrupt or unreadable image file .*img_0017_broken.png"):
+        read_image_folder(tmp_path / "bad", progress=False)

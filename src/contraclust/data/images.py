@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
+import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -161,8 +162,8 @@ def decode_image_files(files: list[Path], labels: list[int], classes: list[str],
     mode = "L" if channels == 1 else "RGB"
     decoded, sides = [], []
     all_grey = channels is None
-    for file in progress_iter(files, f"decoding {root.name}", progress):
-        image, side = decode_image(file, mode, size, max_size)
+    for image, side in progress_iter(decode_in_order(files, mode, size, max_size), f"decoding {root.name}",
+                                     progress, total=len(files)):
         decoded.append(image)
         sides.append(side)
         all_grey = all_grey and looks_grey(image)
@@ -183,6 +184,20 @@ def decode_image_files(files: list[Path], labels: list[int], classes: list[str],
                     [str(f) for f in files])
 
 
+def decode_in_order(files: list[Path], mode: str, size: int | None, max_size: int | None):
+    """:func:`decode_image` of each file, in the files' order, on a thread per core: Pillow lets go of the
+    GIL while it decodes (two cores decode twice as fast). The first unreadable file stops the rest."""
+    workers = min(8, os.cpu_count() or 1)
+    if workers == 1 or len(files) < 2 * workers:
+        yield from (decode_image(file, mode, size, max_size) for file in files)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="contraclust-decode")
+    try:
+        yield from pool.map(lambda file: decode_image(file, mode, size, max_size), files)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 MAX_PIXELS = 89_478_485  # Pillow's own bound for a decompression bomb: larger images are refused
 
 
@@ -194,29 +209,43 @@ def decode_image(file: str | Path, mode: str, size: int | None = None,
     than ``MAX_PIXELS`` pixels is refused before it is decoded (a header can claim 30000 x 30000)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    bound, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # opened lazily: the header, sized below
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise DataError(f"image file {file} is {img.width} x {img.height} pixels, more than the "
-                                    f"{MAX_PIXELS:,} contraclust decodes (a decompression bomb, or shrink it first)")
-                img = ImageOps.exif_transpose(img)
-                side = max(img.size)
-                img = _eight_bit(img, file).convert(mode)
-                target = size or (max_size if max_size is not None and side > max_size else None)
-                if target is not None and img.size != (target, target):
-                    img = img.resize((target, target), Image.BILINEAR)
-                return np.asarray(img, dtype=np.uint8), side
+        with _open_lazily(file) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise DataError(f"image file {file} is {img.width} x {img.height} pixels, more than the "
+                                f"{MAX_PIXELS:,} contraclust decodes (a decompression bomb, or shrink it first)")
+            side = max(img.size)  # the same before and after the EXIF rotation
+            target = size or (max_size if max_size is not None and side > max_size else None)
+            if target is not None:  # a JPEG decodes at 1/2 to 1/8 scale, never below the target
+                img.draft(None, (target, target))
+            img = ImageOps.exif_transpose(img)
+            img = _eight_bit(img, file).convert(mode)
+            if target is not None and img.size != (target, target):
+                img = img.resize((target, target), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8), side
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(f"image file {file} is too large to decode safely ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"corrupt or unreadable image file {file}: {exc}") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = bound
+
+
+_HEADER_LOCK = threading.Lock()
+
+
+def _open_lazily(file: str | Path):
+    """Pillow's image of ``file``, its header read and its pixels not yet decoded. Pillow's own pixel bound
+    is lifted for the header (``decode_image`` sizes the image and refuses it with its own message); the
+    bound is global, so one thread at a time lifts it."""
+    from PIL import Image
+
+    with _HEADER_LOCK:
+        bound, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(file)
+        finally:
+            Image.MAX_IMAGE_PIXELS = bound
 
 
 def _eight_bit(img, file):
