@@ -47,3 +47,17 @@ def test_backbone_none_keeps_scratch_and_a_named_one_is_used(tmp_path, caches):
     assert named.config_.frozen_backbone == f"hf:{tmp_path / 'mine'}" and named.n_features_in_ == 32
     with pytest.raises(ConfigError, match="embeds images, but X holds feature vectors"):
         estimator(backbone="dinov2-small").fit(np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32))
+
+
+def test_the_estimator_reads_photo_files_at_the_backbones_input_side(tmp_path, caches, monkeypatch):
+    from contraclust import api
+
+    tiny_dinov2(caches / "models--facebook--dinov2-small" / "snapshots" / "0123abcd", layers=1)
+    photos = colour_photos(tmp_path / "photos")
+    seen = []
+    embed = api.embed_images
+    monkeypatch.setattr(api, "embed_images", lambda images, *a, **k: seen.append(images.tensor.shape[1:])
+                        or embed(images, *a, **k))
+    model = estimator().fit(str(photos))
+    model.predict(str(photos))
+    assert seen == [(3, 36, 36), (3, 36, 36)]  # the tiny DINOv2's shorter side, for fit and for predict

@@ -244,7 +244,9 @@ def test_streaming_campaign_packs_and_times_both_paths_at_toy_size_on_the_cpu(tm
 
 
 def test_photo_reading_smoke():
-    out = run_script("photo_reading.py", "--photos", "6", "--side", "320", "--sizes", "32")
-    numbers = row_numbers(out, "32 px |")
-    assert len(numbers) == 6 and all(n >= 0 for n in numbers) and numbers[0] > 0 and numbers[1] > 0, numbers
-    assert numbers[5] < 8, numbers  # the reduced decode's pixels stay near the whole decode's
+    out = run_script("photo_reading.py", "--photos", "6", "--side", "320", "--sizes", "32", "224")
+    scratch = row_numbers(out, "32 px, from scratch |")
+    assert len(scratch) == 8 and min(scratch) >= 0 and scratch[0] > 0 and scratch[1] > 0, scratch
+    assert scratch[7] < 8, scratch  # the reduced decode's pixels stay near the whole decode's
+    backbone = row_numbers(out, "224 px, a backbone's centre square |")
+    assert len(backbone) == 7 and backbone[5:] == [230.4, 150.5], backbone  # KB held: the whole photo, then 224 x 224

@@ -13,6 +13,7 @@ from sklearn.exceptions import NotFittedError
 from contraclust.config import RunConfig, config_from_dict
 from contraclust.console import say
 from contraclust.data import FeatureSet, ImageSet, Samples, from_array, load_data
+from contraclust.data.readers import is_image_folder
 from contraclust.errors import CheckpointError, ConfigError, DataError
 from contraclust.methods.prior import prior_overrides
 from contraclust.metrics import evaluate_clustering
@@ -90,9 +91,9 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         data = as_samples(X, y, max_size)
         require_samples(data)  # before the config: scikit-learn's checks expect this message for one sample
         frozen = self._frozen_route(X, data, auto)
-        if frozen is not None:  # images at their own size through the frozen backbone, once
-            images = as_samples(X, y) if isinstance(X, (str, Path)) else data
+        if frozen is not None:  # images through the frozen backbone, once, files read at its input size
             self.backbone_ = load_backbone(frozen[0], frozen[1], self.download)
+            images = self._backbone_input(X) if isinstance(X, (str, Path)) else data
             data = embed_images(images, self.backbone_, device, progress=self.progress)
         config = build_config(self.method, self.preset, data=str(X) if isinstance(X, (str, Path)) else None,
                               profile=DataProfile.of(data) if auto else None, device=device,
@@ -193,11 +194,11 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def _samples(self, X: Any) -> Samples:
         """``X`` as samples of the shape this estimator was fitted on."""
         self._check_fitted()
-        data = as_samples(X)
-        if self.config_.frozen_backbone and data.is_image:  # through the backbone the fitted run embedded with
-            if getattr(self, "backbone_", None) is None:
-                self.backbone_ = load_backbone(self.config_.frozen_backbone, self.config_.backbone_weights)
-            data = embed_images(data, self.backbone_, resolve_device(self.device), progress=self.progress)
+        frozen = self.config_.frozen_backbone
+        folder = isinstance(X, (str, Path)) and is_image_folder(X)
+        data = self._backbone_input(X) if frozen and folder else as_samples(X)
+        if frozen and data.is_image:  # through the backbone the fitted run embedded with
+            data = embed_images(data, self._fitted_backbone(), resolve_device(self.device), progress=self.progress)
         if tuple(data.sample_shape) != self.sample_shape_:
             got, expected = int(np.prod(data.sample_shape)), self.n_features_in_
             if got == expected:  # the same number of values, arranged otherwise (8x8 images as 64 features)
@@ -208,6 +209,17 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             raise DataError(f"X has {got} features, but ContrastiveClustering is expecting {expected} features as "
                             f"input (fitted on samples of shape {self.sample_shape_}, got {tuple(data.sample_shape)})")
         return data
+
+    def _fitted_backbone(self):
+        """The frozen backbone the fitted run embedded with, loaded on first use (a loaded estimator)."""
+        if getattr(self, "backbone_", None) is None:
+            self.backbone_ = load_backbone(self.config_.frozen_backbone, self.config_.backbone_weights)
+        return self.backbone_
+
+    def _backbone_input(self, X: str | Path) -> Samples:
+        """The data at path ``X``; image files read as the frozen backbone takes them (shorter side to its
+        input side, the centre square), never whole."""
+        return load_data(X, image_size=self._fitted_backbone().input_side, centre_crop=True)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):

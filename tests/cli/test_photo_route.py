@@ -40,3 +40,31 @@ def test_no_pretrained_keeps_training_from_scratch_beside_a_cached_backbone(tmp_
     assert config["frozen_backbone"] is None and "embedded" not in done.stderr and "hint:" not in done.stderr
     presets = run_cli("presets", "--data", str(tmp_path / "photos"), "--device", "cpu")
     assert "fit embeds the images through dinov2-small" in presets.stdout and str(tmp_path / "mine") in presets.stdout
+
+
+def test_photo_files_are_read_at_the_backbones_input_side_not_whole(tmp_path, caches, monkeypatch):
+    import argparse
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from contraclust.cli.common import load_embedded
+    from contraclust.models import pretrained
+
+    snapshot = tiny_dinov2(tmp_path / "dinov2", layers=1)  # its processor: shorter side 36, centre 32
+    photos = tmp_path / "phone"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):  # 4:3 photos far larger than the backbone takes
+        Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(photos / f"{i}.jpg")
+    seen = []
+    embed = pretrained.embed_images
+    monkeypatch.setattr(pretrained, "embed_images", lambda images, *a, **k: seen.append(images.tensor.shape)
+                        or embed(images, *a, **k))
+    args = argparse.Namespace(image_size=None, label_column=None, id_column=None, no_progress=True)
+    vectors = load_embedded(photos, args, f"hf:{snapshot}", None, False, torch.device("cpu"))
+    assert seen == [(4, 3, 36, 36)] and vectors.tensor.shape == (4, 32)
+    args.image_size = 48  # --image-size still says how large
+    load_embedded(photos, args, f"hf:{snapshot}", None, False, torch.device("cpu"))
+    assert seen[-1] == (4, 3, 48, 48)

@@ -349,3 +349,24 @@ def test_one_corrupt_file_among_many_stops_the_threaded_decode_with_its_name(tmp
     (tmp_path / "bad" / "a" / "img_0017_broken.png").write_bytes(b"not an image at all")
     with pytest.raises(DataError, match="corrupt or unreadable image file .*img_0017_broken.png"):
         read_image_folder(tmp_path / "bad", progress=False)
+
+
+def test_centre_crop_keeps_the_aspect_and_the_middle_of_a_wide_photo(tmp_path):
+    from contraclust.data.images import decode_image
+
+    wide = np.zeros((100, 300, 3), np.uint8)
+    wide[:, :100, 0] = 255   # red on the left third
+    wide[:, 100:200, 1] = 255  # green in the middle
+    wide[:, 200:, 2] = 255   # blue on the right
+    (tmp_path / "flat").mkdir()
+    Image.fromarray(wide).save(tmp_path / "flat" / "wide.png")
+    cropped, side = decode_image(tmp_path / "flat" / "wide.png", "RGB", 20, centre_crop=True)
+    assert side == 300 and cropped.shape == (20, 20, 3)
+    inner = cropped[:, 2:-2]  # the edge columns blend a little with the thirds beside (antialiased resize)
+    assert inner[..., 1].min() >= 250 and inner[..., [0, 2]].max() <= 5  # the green middle, not squeezed
+    squashed, _ = decode_image(tmp_path / "flat" / "wide.png", "RGB", 20)
+    assert squashed[:, 0, 0].min() >= 250 and squashed[:, -1, 2].min() >= 250  # all three thirds, squeezed
+    folder = read_image_folder(tmp_path / "flat", size=20, centre_crop=True, progress=False, cache_dir=tmp_path / "c")
+    again = read_image_folder(tmp_path / "flat", size=20, progress=False, cache_dir=tmp_path / "c")
+    assert np.array_equal(folder.images[0].permute(1, 2, 0).numpy(), cropped)
+    assert np.array_equal(again.images[0].permute(1, 2, 0).numpy(), squashed)  # cached apart

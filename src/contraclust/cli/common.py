@@ -101,10 +101,12 @@ def add_device_args(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def load(spec, args: argparse.Namespace, max_size: int | None, config=None):
+def load(spec, args: argparse.Namespace, max_size: int | None, config=None, backbone_side: int | None = None):
     """The data named by ``spec``; a table's label and id columns from the arguments, else from the run's
     ``config`` (so that a run on a table is predicted, evaluated or resumed without naming them again);
-    for a run on a frozen backbone, its images embedded as that run's were."""
+    for a run on a frozen backbone, its images embedded as that run's were. ``backbone_side``: image
+    files read as a pretrained backbone takes them (shorter side to it, the centre square), unless
+    ``--image-size`` says otherwise."""
     from contraclust.data import load_data
     from contraclust.training.device import resolve_device
 
@@ -113,20 +115,21 @@ def load(spec, args: argparse.Namespace, max_size: int | None, config=None):
                              resolve_device(getattr(args, "device", "auto")))
     label_column = args.label_column or (config.label_column if config is not None and spec == config.data else None)
     id_column = args.id_column or (config.id_column if config is not None and spec == config.data else None)
-    return load_data(spec, image_size=args.image_size, max_size=max_size,
+    return load_data(spec, image_size=args.image_size or backbone_side, max_size=max_size,
                      progress=not getattr(args, "no_progress", False), label_column=label_column,
-                     id_column=id_column)
+                     id_column=id_column, centre_crop=backbone_side is not None and not args.image_size)
 
 
 def load_embedded(spec, args: argparse.Namespace, backbone_spec: str, weights, download: bool, device,
                   batch_size: int = 64):
-    """The images named by ``spec`` (at their own size: the backbone resizes) through the frozen
-    backbone, as a FeatureSet with their labels and paths."""
+    """The images named by ``spec`` through the frozen backbone, as a FeatureSet with their labels and
+    paths. Image files are read at the size the backbone resizes to (never whole: a folder of 12 MP
+    phone photos would need 36 MB each)."""
     from contraclust.errors import ConfigError
     from contraclust.models.pretrained import embed_images, load_backbone
 
     backbone = load_backbone(backbone_spec, weights, download)
-    images = load(spec, args, None)
+    images = load(spec, args, None, backbone_side=backbone.input_side)
     if not images.is_image:
         raise ConfigError(f"--backbone embeds images, but {images.name} holds feature vectors")
     return embed_images(images, backbone, device, batch_size, not getattr(args, "no_progress", False))

@@ -147,12 +147,13 @@ def _refuse_loose_images(folder: Path) -> None:
 
 def decode_image_files(files: list[Path], labels: list[int], classes: list[str], root: Path,
                        size: int | None = None, channels: int | None = None, cache_dir: str | Path | None = None,
-                       progress: bool = True, max_size: int | None = None) -> ImageSet:
+                       progress: bool = True, max_size: int | None = None, centre_crop: bool = False) -> ImageSet:
     """Decode ``files`` (with their class indices into ``classes``; empty ``classes``: unlabelled) into
     one ImageSet named after ``root``, as :func:`read_image_folder` describes; cached by file list."""
     from PIL import Image
 
-    cache_file = _cache_path(root, files, f"{size}/{max_size}", channels or "auto", cache_dir)
+    cache_file = _cache_path(root, files, f"{size}/{max_size}" + ("/centre-crop" if centre_crop else ""),
+                             channels or "auto", cache_dir)
     cached = _read_cache(cache_file)
     if cached is not None:
         images, cached_labels, native = cached
@@ -162,8 +163,8 @@ def decode_image_files(files: list[Path], labels: list[int], classes: list[str],
     mode = "L" if channels == 1 else "RGB"
     decoded, sides = [], []
     all_grey = channels is None
-    for image, side in progress_iter(decode_in_order(files, mode, size, max_size), f"decoding {root.name}",
-                                     progress, total=len(files)):
+    decoding = decode_in_order(files, mode, size, max_size, centre_crop)
+    for image, side in progress_iter(decoding, f"decoding {root.name}", progress, total=len(files)):
         decoded.append(image)
         sides.append(side)
         all_grey = all_grey and looks_grey(image)
@@ -184,16 +185,16 @@ def decode_image_files(files: list[Path], labels: list[int], classes: list[str],
                     [str(f) for f in files])
 
 
-def decode_in_order(files: list[Path], mode: str, size: int | None, max_size: int | None):
+def decode_in_order(files: list[Path], mode: str, size: int | None, max_size: int | None, centre_crop: bool = False):
     """:func:`decode_image` of each file, in the files' order, on a thread per core: Pillow lets go of the
     GIL while it decodes (two cores decode twice as fast). The first unreadable file stops the rest."""
     workers = min(8, os.cpu_count() or 1)
     if workers == 1 or len(files) < 2 * workers:
-        yield from (decode_image(file, mode, size, max_size) for file in files)
+        yield from (decode_image(file, mode, size, max_size, centre_crop) for file in files)
         return
     pool = ThreadPoolExecutor(workers, thread_name_prefix="contraclust-decode")
     try:
-        yield from pool.map(lambda file: decode_image(file, mode, size, max_size), files)
+        yield from pool.map(lambda file: decode_image(file, mode, size, max_size, centre_crop), files)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -201,12 +202,14 @@ def decode_in_order(files: list[Path], mode: str, size: int | None, max_size: in
 MAX_PIXELS = 89_478_485  # Pillow's own bound for a decompression bomb: larger images are refused
 
 
-def decode_image(file: str | Path, mode: str, size: int | None = None,
-                 max_size: int | None = None) -> tuple[np.ndarray, int]:
+def decode_image(file: str | Path, mode: str, size: int | None = None, max_size: int | None = None,
+                 centre_crop: bool = False) -> tuple[np.ndarray, int]:
     """One image file as a uint8 (H, W[, 3]) array in ``mode`` (``L`` or ``RGB``), upright by its EXIF
     orientation (phones store sideways photos with an orientation tag), resized to ``size`` x ``size``
-    (or, larger than ``max_size``, shrunk to it), and its larger side before resizing. An image of more
-    than ``MAX_PIXELS`` pixels is refused before it is decoded (a header can claim 30000 x 30000)."""
+    (or, larger than ``max_size``, shrunk to it), and its larger side before resizing. ``centre_crop``:
+    the shorter side resized to ``size`` and the centre ``size`` x ``size`` kept, as a pretrained
+    backbone's own preprocessing does (no squashing of a 4:3 photo). An image of more than
+    ``MAX_PIXELS`` pixels is refused before it is decoded (a header can claim 30000 x 30000)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
@@ -221,7 +224,7 @@ def decode_image(file: str | Path, mode: str, size: int | None = None,
             img = ImageOps.exif_transpose(img)
             img = _eight_bit(img, file).convert(mode)
             if target is not None and img.size != (target, target):
-                img = img.resize((target, target), Image.BILINEAR)
+                img = _centre_square(img, target) if centre_crop else img.resize((target, target), Image.BILINEAR)
             return np.asarray(img, dtype=np.uint8), side
     except DataError:
         raise
@@ -229,6 +232,16 @@ def decode_image(file: str | Path, mode: str, size: int | None = None,
         raise DataError(f"image file {file} is too large to decode safely ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"corrupt or unreadable image file {file}: {exc}") from None
+
+
+def _centre_square(img, side: int):
+    """The shorter side resized to ``side`` (the aspect kept), then the centre ``side`` x ``side``."""
+    from PIL import Image
+
+    scale = side / min(img.size)
+    width, height = max(side, round(img.width * scale)), max(side, round(img.height * scale))
+    left, top = (width - side) // 2, (height - side) // 2
+    return img.resize((width, height), Image.BILINEAR).crop((left, top, left + side, top + side))
 
 
 _HEADER_LOCK = threading.Lock()

@@ -172,6 +172,7 @@ def read_image_folder(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     max_size: int | None = None,
+    centre_crop: bool = False,
 ) -> ImageSet:
     """Read every image under ``root`` (class sub-folders give labels; a flat folder gives none).
 
@@ -181,12 +182,14 @@ def read_image_folder(
     ``size``: resize every image to ``size`` x ``size`` (bilinear). With ``size=None`` images keep
     their common size, except that images larger than ``max_size`` are shrunk to it, and a folder
     of mixed sizes is resized to one square size (``max_size``, else the first image's width), so
-    that everything stacks into one uint8 tensor. The decoded array is cached under ``cache_dir``
-    (default: the user's cache directory), keyed by the file list, sizes and mtimes.
+    that everything stacks into one uint8 tensor. ``centre_crop`` (with ``size``): the shorter side
+    resized to ``size`` and the centre square kept, as a pretrained backbone's preprocessing does.
+    The decoded array is cached under ``cache_dir`` (default: the user's cache directory), keyed by
+    the file list, sizes and mtimes.
     """
     root = Path(root)
     files, labels, classes = list_image_folder(root)
-    data = decode_image_files(files, labels, classes, root, size, channels, cache_dir, progress, max_size)
+    data = decode_image_files(files, labels, classes, root, size, channels, cache_dir, progress, max_size, centre_crop)
     say(class_counts(root, labels, classes))
     return data
 
@@ -279,13 +282,13 @@ BUILTIN_PREFIX = "builtin:"  # builtin:digits is the built-in set even where a f
 
 def load_data(spec: str | Path | None = None, image_size: int | None = None, channels: int | None = None,
               cache_dir: str | Path | None = None, progress: bool = True, max_size: int | None = None,
-              label_column: str | None = None, id_column: str | None = None) -> Samples:
+              label_column: str | None = None, id_column: str | None = None, centre_crop: bool = False) -> Samples:
     """Load data from a built-in name (``mnist5k``, ``digits``), a folder, a CIFAR folder, a ``.ccpack``
     (``data/pack.py``), an array file (``.npy``/``.npz``) or a table (``.csv``/``.tsv``/``.parquet``:
     ``label_column``/``id_column``).
 
-    ``None`` means the embedded default, MNIST-5k. ``image_size``/``max_size`` apply to image
-    folders (see :func:`read_image_folder`).
+    ``None`` means the embedded default, MNIST-5k. ``image_size``/``max_size``/``centre_crop`` apply to
+    image folders (see :func:`read_image_folder`).
     """
     if (label_column or id_column) and Path(str(spec or "mnist5k")).suffix not in TABLE_SUFFIXES:
         raise DataError(f"{spec or 'mnist5k'}: --label-column and --id-column apply to tables (.csv, .tsv, .parquet)")
@@ -322,7 +325,7 @@ def load_data(spec: str | Path | None = None, image_size: int | None = None, cha
     if is_cifar_folder(path):
         return read_cifar(path)
     return read_image_folder(path, size=image_size, channels=channels, cache_dir=cache_dir, progress=progress,
-                             max_size=max_size)
+                             max_size=max_size, centre_crop=centre_crop and image_size is not None)
 
 
 def is_image_folder(path: str | Path) -> bool:

@@ -57,6 +57,11 @@ class FrozenBackbone:
         for parameter in self.module.parameters():
             parameter.requires_grad_(False)
 
+    @property
+    def input_side(self) -> int:
+        """The side its preprocessing resizes the shorter side to: image files need not be read larger."""
+        return self.preprocess.resize
+
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return self._forward(self.module, self.preprocess(images)).float()
