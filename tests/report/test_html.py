@@ -95,3 +95,20 @@ def test_a_from_scratch_colour_photo_run_that_ended_unsure_gets_the_backbone_hin
     assert _backbone_hint(config, photos, sure) == ""
     assert _backbone_hint(config, SimpleNamespace(is_image=True, sample_shape=(1, 28, 28)), unsure) == ""
     assert _backbone_hint(SimpleNamespace(**{**vars(config), "frozen_backbone": "dinov2-small"}), photos, unsure) == ""
+
+
+def test_a_report_of_photos_embedded_by_a_frozen_backbone_shows_the_photos(tmp_path):
+    from helpers import colour_photos
+
+    photos = colour_photos(tmp_path / "photos", n=30)
+    X = np.random.default_rng(0).normal(size=(30, 8))
+    data = from_array(X)  # as embed_images gives them: the vectors' ids are the photos' files
+    data.ids = sorted(str(p) for p in photos.rglob("*.png"))[:29] + [str(tmp_path / "gone.png")]
+    ContrastiveClustering(n_clusters=3, epochs=1, batch_size=10, device="cpu", progress=False,
+                          out_dir=tmp_path / "run", overrides=["train.eval_every=0"]).fit(data)
+    page = write_report(tmp_path / "run", data, "cpu", gallery=30).read_text()
+    thumbnails = re.findall(r'<img src="report/samples/(\d+)\.png"', page)
+    assert {int(i) for i in thumbnails} == set(range(29))  # every photo file shown; the missing one as its name
+    assert f'title="0.' in page and str(tmp_path / "gone.png") in page
+    with Image.open(tmp_path / "run" / "report" / "samples" / "0.png") as thumbnail:
+        assert thumbnail.size == (64, 64) and thumbnail.mode == "RGB"

@@ -1,8 +1,8 @@
 """The run report: one self-contained ``report.html`` beside a ``report/`` folder of PNG files.
 
 It opens from disk (no server, no CDN, no network). Per cluster: size, mean confidence, the most and
-the least confident samples (thumbnails of the un-augmented images; for vectors their indices or
-paths), and with labels its purity and majority class. For the run: training curves against epoch
+the least confident samples (thumbnails of the un-augmented images, or of the image files that a
+frozen backbone embedded; for other vectors their indices or ids), and with labels its purity and majority class. For the run: training curves against epoch
 and wall time, the Hungarian-matched confusion matrix, cluster sizes, the confidence histogram and a
 2-D map of the embeddings (t-SNE, or UMAP when installed) whose points name their sample on hover.
 """
@@ -17,6 +17,8 @@ import torch
 
 from contraclust.config import config_from_dict
 from contraclust.data import Samples, load_data
+from contraclust.data.images import IMAGE_SUFFIXES, decode_image
+from contraclust.errors import DataError
 from contraclust.report import figures
 from contraclust.report.plots import plot_training_log
 from contraclust.training.checkpoint import load_checkpoint
@@ -87,7 +89,7 @@ def write_report(run_dir: str | Path, data: Samples | None = None, device: str |
     confidence = probabilities.max(axis=1)
     labels = data.labels
     class_names = list(getattr(data, "class_names", []) or [])
-    paths = list(getattr(data, "paths", []) or [])
+    paths = list(getattr(data, "paths", None) or getattr(data, "ids", None) or [])  # image files, or vectors' ids
 
     sections = [_backbone_hint(config, data, confidence), _summary(run_dir, config, data, clusters, labels),
                 _clusters(data, folder, clusters, confidence, labels, class_names, paths, k, gallery),
@@ -204,15 +206,32 @@ def _gallery(data: Samples, folder: Path, rows: np.ndarray, confidence, labels, 
     for i in rows:
         text = f"{confidence[i]:.2f}" + (f" · {_class_name(labels[i], class_names)}" if labels is not None else "")
         name = html.escape(paths[i] if paths else f"#{i}")
-        if data.is_image:
-            file = folder / "samples" / f"{i}.png"
-            if not file.exists():
-                _thumbnail(data.images[i]).save(file)
+        file = folder / "samples" / f"{i}.png"
+        picture = None if file.exists() else _picture(data, i, paths)
+        if picture is not None:
+            picture.save(file)
+        if file.exists():
             items.append(f'<figure><img src="report/samples/{i}.png" alt="{name}" title="{name}">'
                          f"<figcaption>{html.escape(text)}</figcaption></figure>")
         else:
             items.append(f'<span class="chip" title="{html.escape(text)}">{name}</span>')
     return f'<div class="gallery">{"".join(items)}</div>'
+
+
+def _picture(data: Samples, index: int, paths: list[str]):
+    """Sample ``index`` as a thumbnail: the image itself, or for vectors embedded from image files (a frozen
+    pretrained backbone) the file read small; None for other vectors, or a file no longer readable."""
+    if data.is_image:
+        return _thumbnail(data.images[index])
+    path = Path(paths[index]) if paths else None
+    if path is None or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+        return None
+    from PIL import Image
+
+    try:
+        return Image.fromarray(decode_image(path, "RGB", THUMBNAIL_SIDE, centre_crop=True)[0])
+    except DataError:
+        return None
 
 
 def _thumbnail(image: torch.Tensor):
