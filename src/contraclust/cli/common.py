@@ -156,6 +156,33 @@ def photo_backbone(profile, args: argparse.Namespace):
     return cached
 
 
+def load_for_auto(spec, args: argparse.Namespace, device):
+    """``fit``'s data for the ``auto`` recipe: (data, profile, the cached backbone colour photos were embedded
+    through, or None). A folder is read once: as a cached backbone takes its images when one is cached
+    (read again, as the recipe takes them, only when they are not colour photos), else as the recipe does.
+    Other sources are read at their own size either way. The hint is printed as :func:`photo_backbone`."""
+    from contraclust.data.readers import is_image_folder
+    from contraclust.models.catalogue import find_cached_backbone
+    from contraclust.models.pretrained import embed_images, load_backbone
+    from contraclust.recipes.auto import DataProfile
+
+    pretrained = not (getattr(args, "no_pretrained", False) or getattr(args, "backbone", None) == "none")
+    cached = find_cached_backbone() if pretrained and spec and is_image_folder(spec) else None
+    if cached is not None:
+        backbone = load_backbone(cached.backbone.spec, cached.weights)
+        images = load(spec, args, None, backbone_side=backbone.input_side)
+        if DataProfile.of(images).channels == 3:  # the rule of recipes.auto.photo_backbone, on this read
+            vectors = embed_images(images, backbone, device, progress=not getattr(args, "no_progress", False))
+            return vectors, DataProfile.of(vectors), cached
+    data, profile = load_auto(spec, args, device)
+    cached = photo_backbone(profile, args)
+    if cached is None:
+        return data, profile, None
+    vectors = embed_images(data, load_backbone(cached.backbone.spec, cached.weights), device,
+                           progress=not getattr(args, "no_progress", False))
+    return vectors, DataProfile.of(vectors), cached
+
+
 def load_auto(spec, args: argparse.Namespace, device):
     """Data for the ``auto`` recipe: images no larger than the device's cap, and the data's profile."""
     from contraclust.recipes.auto import DataProfile, DeviceProfile, max_image_size

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_backbone_args, add_data_args, add_device_args, add_pretrained_arg, load, load_auto, load_embedded, metrics_line,
-    override, photo_backbone,
+    add_backbone_args, add_data_args, add_device_args, add_pretrained_arg, load, load_embedded, load_for_auto,
+    metrics_line, override,
 )
 
 EXAMPLES = """examples:
@@ -130,11 +130,9 @@ def _new_config(args: argparse.Namespace, device):
     if args.backbone not in (None, "none"):
         data, profile = _embedded(args, device)
     elif args.preset in (None, "auto"):
-        data, profile = load_auto(args.data, args, device)
-        cached = photo_backbone(profile, args)
+        data, profile, cached = load_for_auto(args.data, args, device)
         if cached is not None:  # auto's photo route: the cached backbone, frozen
             args.backbone, args.weights, args.freeze = cached.backbone.spec, str(cached.weights), True
-            data, profile = _embedded(args, device)
     else:
         data, profile = load(args.data, args, get_preset(args.preset).augment.size), None
     config = build_config(args.method, args.preset, data=args.data, profile=profile, device=device,
