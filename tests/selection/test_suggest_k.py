@@ -44,14 +44,19 @@ def test_one_run_measures_every_signal_per_k_and_ranks_them(tmp_path):
 
 
 def test_cli_suggest_k_on_real_digits_puts_the_true_k_in_its_top_two(tmp_path):
-    """The README's promise on real data, with a short budget: scikit-learn's digits (10 classes), K from 8
-    to 12, 40 s (measured: K=10 ranked first, 10, 8, 11, 12, 9; at 60 s 10, 11, 9, 12, 8)."""
-    done = run_cli("suggest-k", "--data", "digits", "--range", "8:12", "--budget", "40s", "--out",
+    """The README's promise on real data: scikit-learn's digits (10 classes), K from 8 to 12, 16 epochs (what
+    a 40 s budget gives on a 2-core AVX2 machine; a budget's epochs vary with the machine and its load, and
+    in one suite run there 40 s ranked K=10 fourth, so the ranking is tested at a fixed length: measured
+    9, 10, 8, 11, 12). Then a budget holds: K 9 and 10 in 10 s."""
+    done = run_cli("suggest-k", "--data", "digits", "--range", "8:12", "--epochs", "16", "--out",
                    str(tmp_path / "k"), "--no-progress", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "k" / "suggest_k.json").read_text())
     assert sorted(result["ranking"]) == [8, 9, 10, 11, 12] and 10 in result["ranking"][:2], result["ranking"]
     assert f"recommended K = {result['recommended']}" in done.stdout and (tmp_path / "k" / "suggest_k.md").exists()
-    assert result["train"]["wall_seconds"] <= 40.0
+    budgeted = run_cli("suggest-k", "--data", "digits", "--range", "9:10", "--budget", "10s", "--out",
+                       str(tmp_path / "k10"), "--no-progress", "--device", "cpu")
+    assert budgeted.returncode == 0, budgeted.stderr
+    assert json.loads((tmp_path / "k10" / "suggest_k.json").read_text())["train"]["wall_seconds"] <= 10.0
     bad = run_cli("suggest-k", "--range", "1:5")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "each at least 2" in bad.stderr
