@@ -61,3 +61,26 @@ def test_the_estimator_reads_photo_files_at_the_backbones_input_side(tmp_path, c
     model = estimator().fit(str(photos))
     model.predict(str(photos))
     assert seen == [(3, 36, 36), (3, 36, 36)]  # the tiny DINOv2's shorter side, for fit and for predict
+
+
+def test_the_estimator_reads_a_photo_folder_once_on_its_photo_route(tmp_path, caches, monkeypatch):
+    from contraclust.data import images
+
+    tiny_dinov2(caches / "models--facebook--dinov2-small" / "snapshots" / "0123abcd", layers=1)
+    photos = colour_photos(tmp_path / "photos")
+    decoded = []
+    decode = images.decode_image
+    monkeypatch.setattr(images, "decode_image", lambda file, *a: decoded.append((file, a[1:])) or decode(file, *a))
+    monkeypatch.setenv("CONTRACLUST_NO_CACHE", "1")
+    model = estimator().fit(str(photos))
+    assert model.config_.frozen_backbone == "hf:facebook/dinov2-small"
+    assert sorted(file for file, _ in decoded) == sorted(photos.rglob("*.png"))  # each photo once,
+    assert {how for _, how in decoded} == {(36, None, True)}  # at the tiny DINOv2's side, its centre square
+    from PIL import Image
+
+    grey = tmp_path / "grey"
+    for file in sorted(photos.rglob("*.png")):  # the same folder in grey: auto trains from scratch
+        (grey / file.parent.name).mkdir(parents=True, exist_ok=True)
+        Image.open(file).convert("L").save(grey / file.parent.name / file.name)
+    model = estimator().fit(str(grey))
+    assert model.config_.frozen_backbone is None and model.config_.model.backbone != "mlp"

@@ -17,7 +17,7 @@ from contraclust.data.readers import is_image_folder
 from contraclust.errors import CheckpointError, ConfigError, DataError
 from contraclust.methods.prior import prior_overrides
 from contraclust.metrics import evaluate_clustering
-from contraclust.models.catalogue import fetch_hint, resolve_backbone_name
+from contraclust.models.catalogue import fetch_hint, find_cached_backbone, resolve_backbone_name
 from contraclust.models.pretrained import embed_images, load_backbone
 from contraclust.presets import build_config, get_preset
 from contraclust.recipes.auto import DataProfile, DeviceProfile, backbone_reason, max_image_size, photo_backbone
@@ -88,13 +88,14 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         device = resolve_device(self.device)
         auto = self.preset in (None, "auto")
         max_size = max_image_size(DeviceProfile.of(device)) if auto else get_preset(self.preset).augment.size
-        data = as_samples(X, y, max_size)
+        early = self._folder_for_a_backbone(X, auto)
+        data = early[0] if early else as_samples(X, y, max_size)
         require_samples(data)  # before the config: scikit-learn's checks expect this message for one sample
-        frozen = self._frozen_route(X, data, auto)
-        if frozen is not None:  # images through the frozen backbone, once, files read at its input size
-            self.backbone_ = load_backbone(frozen[0], frozen[1], self.download)
-            images = self._backbone_input(X) if isinstance(X, (str, Path)) else data
-            data = embed_images(images, self.backbone_, device, progress=self.progress)
+        frozen = early[1] if early else self._frozen_route(X, data, auto)
+        if frozen is not None:  # images through the frozen backbone, once (a folder read at its input side)
+            if early is None:
+                self.backbone_ = load_backbone(frozen[0], frozen[1], self.download)
+            data = embed_images(data, self.backbone_, device, progress=self.progress)
         config = build_config(self.method, self.preset, data=str(X) if isinstance(X, (str, Path)) else None,
                               profile=DataProfile.of(data) if auto else None, device=device,
                               n_clusters=self.n_clusters, epochs=self.epochs, budget=self.budget,
@@ -123,6 +124,26 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.sample_shape_ = tuple(data.sample_shape)
         self.n_features_in_ = int(np.prod(data.sample_shape))
         return self
+
+    def _folder_for_a_backbone(self, X: Any, auto: bool) -> tuple[Samples, tuple] | None:
+        """An image folder that a frozen backbone will embed, read once as the backbone takes its images:
+        (the images, the route as :meth:`_frozen_route` gives it), when ``backbone`` names one, or under
+        ``auto`` one is cached and the folder holds colour photos; else None (read as the recipe takes it)."""
+        if self.backbone == "none" or not (isinstance(X, (str, Path)) and is_image_folder(X)):
+            return None
+        if self.backbone is not None:
+            route = (resolve_backbone_name(self.backbone), None, None)
+        else:
+            cached = find_cached_backbone() if auto else None
+            if cached is None:
+                return None
+            route = (cached.backbone.spec, cached.weights, backbone_reason(cached))
+        backbone = load_backbone(route[0], route[1], self.download)
+        images = load_data(X, image_size=backbone.input_side, centre_crop=True)
+        if self.backbone is None and DataProfile.of(images).channels != 3:  # auto's rule: colour photos only
+            return None
+        self.backbone_ = backbone
+        return images, route
 
     def _frozen_route(self, X: Any, data: Samples, auto: bool) -> tuple[str, Path | None, str | None] | None:
         """(backbone spec, local weights, auto's reason) when images go through a frozen backbone, else None."""
