@@ -109,3 +109,15 @@ def colour_photos(root: Path, n: int = 36) -> Path:
         (root / f"c{label}").mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels.astype(np.uint8)).save(root / f"c{label}" / f"{i:03d}.png")
     return root
+
+
+def record_decodes(monkeypatch) -> list:
+    """Every image file the reader decodes from now on (the decode cache off), as (file, (size, max_size,
+    centre_crop)), in this process."""
+    from contraclust.data import images
+
+    decoded = []
+    decode = images.decode_image
+    monkeypatch.setattr(images, "decode_image", lambda file, *a: decoded.append((file, a[1:])) or decode(file, *a))
+    monkeypatch.setenv("CONTRACLUST_NO_CACHE", "1")
+    return decoded

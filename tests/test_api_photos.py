@@ -6,7 +6,7 @@ import pytest
 
 from contraclust import ContrastiveClustering
 from contraclust.errors import ConfigError
-from helpers import TINY, colour_photos, tiny_dinov2
+from helpers import TINY, colour_photos, record_decodes, tiny_dinov2
 
 transformers = pytest.importorskip("transformers")
 
@@ -64,14 +64,9 @@ def test_the_estimator_reads_photo_files_at_the_backbones_input_side(tmp_path, c
 
 
 def test_the_estimator_reads_a_photo_folder_once_on_its_photo_route(tmp_path, caches, monkeypatch):
-    from contraclust.data import images
-
     tiny_dinov2(caches / "models--facebook--dinov2-small" / "snapshots" / "0123abcd", layers=1)
     photos = colour_photos(tmp_path / "photos")
-    decoded = []
-    decode = images.decode_image
-    monkeypatch.setattr(images, "decode_image", lambda file, *a: decoded.append((file, a[1:])) or decode(file, *a))
-    monkeypatch.setenv("CONTRACLUST_NO_CACHE", "1")
+    decoded = record_decodes(monkeypatch)
     model = estimator().fit(str(photos))
     assert model.config_.frozen_backbone == "hf:facebook/dinov2-small"
     assert sorted(file for file, _ in decoded) == sorted(photos.rglob("*.png"))  # each photo once,
