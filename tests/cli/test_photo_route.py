@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from helpers import colour_photos, run_cli, tiny_dinov2
+from helpers import colour_photos, record_decodes, run_cli, tiny_dinov2
 
 transformers = pytest.importorskip("transformers")
 
@@ -72,17 +72,23 @@ def test_photo_files_are_read_at_the_backbones_input_side_not_whole(tmp_path, ca
 
 def test_the_auto_photo_route_reads_a_folder_once(tmp_path, caches, monkeypatch):
     from contraclust.cli.main import main
-    from contraclust.data import images
 
     tiny_dinov2(caches / "models--facebook--dinov2-small" / "snapshots" / "0123abcd", layers=1)
     photos = colour_photos(tmp_path / "photos")
-    decoded = []
-    decode = images.decode_image
-    monkeypatch.setattr(images, "decode_image", lambda file, *a: decoded.append((file, a[1:])) or decode(file, *a))
-    monkeypatch.setenv("CONTRACLUST_NO_CACHE", "1")
+    decoded = record_decodes(monkeypatch)
     assert main(["fit", "--data", str(photos), "-k", "3", "--epochs", "1", "--device", "cpu", "--no-progress",
                  "--no-report", "--out", str(tmp_path / "run")]) == 0
     assert sorted(file for file, _ in decoded) == sorted(photos.rglob("*.png"))  # each photo decoded once,
     assert {how for _, how in decoded} == {(36, None, True)}  # as the tiny DINOv2 takes it: side 36, centre square
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["frozen_backbone"] == "hf:facebook/dinov2-small"
+    from PIL import Image
+
+    grey = tmp_path / "grey"
+    for file in sorted(photos.rglob("*.png")):  # the same folder in grey: read again, trained from scratch
+        (grey / file.parent.name).mkdir(parents=True, exist_ok=True)
+        Image.open(file).convert("L").save(grey / file.parent.name / file.name)
+    assert main(["fit", "--data", str(grey), "-k", "3", "--epochs", "1", "--device", "cpu", "--no-progress",
+                 "--no-report", "--out", str(tmp_path / "grey-run")]) == 0
+    config = json.loads((tmp_path / "grey-run" / "config.json").read_text())
+    assert config["frozen_backbone"] is None and config["model"]["backbone"] != "mlp"

@@ -171,15 +171,15 @@ def load_for_auto(spec, args: argparse.Namespace, device):
     if cached is not None:
         backbone = load_backbone(cached.backbone.spec, cached.weights)
         images = load(spec, args, None, backbone_side=backbone.input_side)
-        if DataProfile.of(images).channels == 3:  # the rule of recipes.auto.photo_backbone, on this read
-            vectors = embed_images(images, backbone, device, progress=not getattr(args, "no_progress", False))
-            return vectors, DataProfile.of(vectors), cached
-    data, profile = load_auto(spec, args, device)
-    cached = photo_backbone(profile, args)
+        if DataProfile.of(images).channels != 3:  # the rule of recipes.auto.photo_backbone, on this read
+            cached = None
     if cached is None:
-        return data, profile, None
-    vectors = embed_images(data, load_backbone(cached.backbone.spec, cached.weights), device,
-                           progress=not getattr(args, "no_progress", False))
+        images, profile = load_auto(spec, args, device)
+        cached = photo_backbone(profile, args)
+        if cached is None:
+            return images, profile, None
+        backbone = load_backbone(cached.backbone.spec, cached.weights)
+    vectors = embed_images(images, backbone, device, progress=not getattr(args, "no_progress", False))
     return vectors, DataProfile.of(vectors), cached
 
 
