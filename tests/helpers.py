@@ -1,7 +1,9 @@
 """Small real data sets and tiny configs shared by the tests."""
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +44,23 @@ def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None, process: 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.run([sys.executable, "-m", "contraclust", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=cwd)
+
+
+@contextlib.contextmanager
+def cli_process(*args: str, **popen: object):
+    """``contraclust ARGS`` started as a process to signal or race, as a user's shell starts it: with Ctrl-C at
+    its default even where the tests run as a background job (a shell without job control starts those with
+    SIGINT ignored, which the child would inherit and keep). Killed on the way out if still running, so that
+    a failed test leaves no run behind to slow the rest of the suite."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "contraclust", *args], env=env, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def run_cli_here(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

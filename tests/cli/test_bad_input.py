@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import TINY, mnist_subset, run_cli, run_cli_here
+from helpers import TINY, cli_process, mnist_subset, run_cli, run_cli_here
 
 TINY_ARGS = [a for t in TINY for a in ("--set", t)]
 
@@ -298,26 +298,22 @@ TINY_FIT = ["--device", "cpu", "--no-progress", "--no-report", *TINY_ARGS]
 
 def test_sigterm_ends_a_run_as_ctrl_c_does_and_releases_its_lock(tmp_path):
     """Exit 143 with its message, the lock file no longer naming the dead process, the run resumable."""
-    import os
     import signal
     import subprocess
-    import sys
     import time
 
     from contraclust.markers import RUN_LOCK
-    from helpers import ROOT
 
     data, run = mnist_subset(tmp_path / "d.npz", 400), tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "contraclust", "fit", "--data", str(data), "--epochs", "40",
-                             "--batch-size", "50", "--method", "cc", "--preset", "mnist5k-cpu", "--out", str(run),
-                             "--set", "train.checkpoint_every=1", *TINY_FIT],
-                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (run / "checkpoints").is_dir() or not any((run / "checkpoints").glob("epoch_*.pt")):
-        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
+    with cli_process("fit", "--data", str(data), "--epochs", "40", "--batch-size", "50", "--method", "cc",
+                     "--preset", "mnist5k-cpu", "--out", str(run), "--set", "train.checkpoint_every=1", *TINY_FIT,
+                     stderr=subprocess.PIPE) as proc:
+        deadline = time.time() + 120
+        while not (run / "checkpoints").is_dir() or not any((run / "checkpoints").glob("epoch_*.pt")):
+            assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "terminated (SIGTERM); the last checkpoint is kept" in stderr, stderr
     assert "Traceback" not in stderr and (run / RUN_LOCK).read_text() == ""  # released: it names no one
     resumed = run_cli("fit", "--out", str(run), "--resume", "--epochs", "3", "--no-report")

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from contraclust.training.checkpoint import list_checkpoints, read_checkpoint_file
-from helpers import ROOT, TINY, digit_folder, mnist_subset, run_cli
+from helpers import ROOT, TINY, cli_process, digit_folder, mnist_subset, run_cli
 
 FIT = ["--method", "cc", "--batch-size", "100", "--no-progress", "--device", "cpu", "--seed", "0"]
 
@@ -27,16 +27,15 @@ def tiny_args():
 def test_ctrl_c_ends_with_130_keeping_the_last_checkpoint(tmp_path):
     data = mnist_subset(tmp_path / "d.npz", 400)
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "contraclust", "fit", "--data", str(data), "--epochs", "500",
-                             "--out", str(run), "--set", "train.checkpoint_every=1", *FIT, *tiny_args()],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    began = time.monotonic()
-    while not list_checkpoints(run / "checkpoints"):
-        assert proc.poll() is None and time.monotonic() - began < 120, proc.communicate()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    with cli_process("fit", "--data", str(data), "--epochs", "500", "--out", str(run), "--set",
+                     "train.checkpoint_every=1", *FIT, *tiny_args(), stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE) as proc:
+        began = time.monotonic()
+        while not list_checkpoints(run / "checkpoints"):
+            assert proc.poll() is None and time.monotonic() - began < 120, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == ("contraclust: interrupted; the last checkpoint is kept (continue "
                                                "with fit --out DIR --resume)") and "Traceback" not in stderr

@@ -14,7 +14,7 @@ from contraclust.presets import build_config
 from contraclust.training.run_folder import (
     LOCK_NAME, RunLock, check_fresh, holds_run, read_run_config, resume_changes,
 )
-from helpers import ROOT, TINY, mnist_subset
+from helpers import ROOT, TINY, cli_process, mnist_subset
 
 
 def test_a_held_folder_is_refused_naming_its_holder(tmp_path):
@@ -105,16 +105,16 @@ def test_two_concurrent_fits_on_one_folder(tmp_path):
             "mnist5k-cpu", "--epochs", "40", "--batch-size", "50", "--out", str(out), "--device", "cpu",
             "--no-progress", "--no-report", "--seed", "0"] + [a for t in TINY for a in ("--set", t)]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out / LOCK_NAME).exists() or not (out / LOCK_NAME).read_text():
-        assert first.poll() is None and time.time() < deadline, first.stderr.read()
-        time.sleep(0.05)
-    second = subprocess.run(args, env=env, capture_output=True, text=True)
-    assert second.returncode == 1 and "Traceback" not in second.stderr
-    lines = second.stderr.strip().splitlines()
-    assert len(lines) == 1 and f"in use by another run (pid {first.pid} on" in lines[0], second.stderr
-    _, stderr = first.communicate(timeout=300)
+    with cli_process(*args[3:], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as first:
+        deadline = time.time() + 120
+        while not (out / LOCK_NAME).exists() or not (out / LOCK_NAME).read_text():
+            assert first.poll() is None and time.time() < deadline, first.stderr.read()
+            time.sleep(0.05)
+        second = subprocess.run(args, env=env, capture_output=True, text=True)
+        assert second.returncode == 1 and "Traceback" not in second.stderr
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"in use by another run (pid {first.pid} on" in lines[0], second.stderr
+        _, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
     log = (out / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == [str(e) for e in range(1, 41)]
