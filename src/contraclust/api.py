@@ -17,10 +17,11 @@ from contraclust.data.readers import is_image_folder
 from contraclust.errors import CheckpointError, ConfigError, DataError
 from contraclust.methods.prior import prior_overrides
 from contraclust.metrics import evaluate_clustering
-from contraclust.models.catalogue import fetch_hint, find_cached_backbone, resolve_backbone_name
+from contraclust.models.catalogue import fetch_hint, resolve_backbone_name
 from contraclust.models.pretrained import embed_images, load_backbone
 from contraclust.presets import build_config, get_preset
-from contraclust.recipes.auto import DataProfile, DeviceProfile, backbone_reason, max_image_size, photo_backbone
+from contraclust.recipes.auto import (DataProfile, DeviceProfile, backbone_reason, max_image_size, photo_backbone,
+                                      read_for_a_cached_backbone)
 from contraclust.training import resolve_device
 from contraclust.training.inference import (  # noqa: F401  (load_model, predict_checkpoint: the API's too)
     embed_data, load_model, model_from_state, predict_checkpoint, predict_data,
@@ -132,18 +133,14 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.backbone == "none" or not (isinstance(X, (str, Path)) and is_image_folder(X)):
             return None
         if self.backbone is not None:
-            route = (resolve_backbone_name(self.backbone), None, None)
-        else:
-            cached = find_cached_backbone() if auto else None
-            if cached is None:
-                return None
-            route = (cached.backbone.spec, cached.weights, backbone_reason(cached))
-        backbone = load_backbone(route[0], route[1], self.download)
-        images = load_data(X, image_size=backbone.input_side, centre_crop=True)
-        if self.backbone is None and DataProfile.of(images).channels != 3:  # auto's rule: colour photos only
+            spec = resolve_backbone_name(self.backbone)
+            self.backbone_ = load_backbone(spec, None, self.download)
+            return load_data(X, image_size=self.backbone_.input_side, centre_crop=True), (spec, None, None)
+        early = auto and read_for_a_cached_backbone(X, lambda side: load_data(X, image_size=side, centre_crop=True))
+        if not early:
             return None
-        self.backbone_ = backbone
-        return images, route
+        cached, self.backbone_, images = early
+        return images, (cached.backbone.spec, cached.weights, backbone_reason(cached))
 
     def _frozen_route(self, X: Any, data: Samples, auto: bool) -> tuple[str, Path | None, str | None] | None:
         """(backbone spec, local weights, auto's reason) when images go through a frozen backbone, else None."""

@@ -161,19 +161,14 @@ def load_for_auto(spec, args: argparse.Namespace, device):
     through, or None). A folder is read once: as a cached backbone takes its images when one is cached
     (read again, as the recipe takes them, only when they are not colour photos), else as the recipe does.
     Other sources are read at their own size either way. The hint is printed as :func:`photo_backbone`."""
-    from contraclust.data.readers import is_image_folder
-    from contraclust.models.catalogue import find_cached_backbone
     from contraclust.models.pretrained import embed_images, load_backbone
-    from contraclust.recipes.auto import DataProfile
+    from contraclust.recipes.auto import DataProfile, read_for_a_cached_backbone
 
     pretrained = not (getattr(args, "no_pretrained", False) or getattr(args, "backbone", None) == "none")
-    cached = find_cached_backbone() if pretrained and spec and is_image_folder(spec) else None
-    if cached is not None:
-        backbone = load_backbone(cached.backbone.spec, cached.weights)
-        images = load(spec, args, None, backbone_side=backbone.input_side)
-        if DataProfile.of(images).channels != 3:  # the rule of recipes.auto.photo_backbone, on this read
-            cached = None
-    if cached is None:
+    early = pretrained and read_for_a_cached_backbone(spec, lambda side: load(spec, args, None, backbone_side=side))
+    if early:
+        cached, backbone, images = early
+    else:
         images, profile = load_auto(spec, args, device)
         cached = photo_backbone(profile, args)
         if cached is None:

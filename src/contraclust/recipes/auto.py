@@ -285,6 +285,25 @@ def photo_backbone(profile: DataProfile):
     return find_cached_backbone()
 
 
+def read_for_a_cached_backbone(folder, read):
+    """The photo route on an image folder, reading the folder once: when a known backbone is cached, the
+    folder read as that backbone takes its images (``read(side)``: shorter side to ``side``, then the centre
+    square), as (the cached backbone, its loaded network, the images). None when none is cached or the
+    folder holds no colour photos (:func:`photo_backbone`'s rule): the caller reads it as the recipe does."""
+    from contraclust.data.readers import is_image_folder
+    from contraclust.models.catalogue import find_cached_backbone
+    from contraclust.models.pretrained import load_backbone
+
+    cached = find_cached_backbone() if folder and is_image_folder(folder) else None
+    if cached is None:
+        return None
+    network = load_backbone(cached.backbone.spec, cached.weights)
+    images = read(network.input_side)
+    if DataProfile.of(images).channels != 3:
+        return None
+    return cached, network, images
+
+
 def backbone_reason(cached) -> str:
     return (f"{cached.backbone.short} ({cached.backbone.summary}), frozen: colour photos, and its weights are in the "
             f"local cache ({cached.weights}); the images are embedded once and the vectors clustered "
