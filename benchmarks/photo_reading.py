@@ -97,5 +97,6 @@ def main() -> None:
                   f"| {5 * per_new:.0f} s | {held / len(files) / 1e3:.1f} KB | {new[0].nbytes / 1e3:.1f} KB "
                   f"| {difference} |", flush=True)
 
+
 if __name__ == "__main__":
     main()
