@@ -15,16 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-import torch
-
-from contraclust.data.dataset import ImageSet
-from contraclust.data.images import IMAGE_SUFFIXES, decode_image_files, list_image_folder
-from contraclust.data.readers import is_cifar_folder, read_cifar
-from contraclust.data.subset import stratified_indices
 from contraclust.errors import DataError
+
+if TYPE_CHECKING:  # the table below is read by the command line's parser: the readers import what they use
+    import numpy as np
+
+    from contraclust.data.dataset import ImageSet
 
 # Spec 1.5: the ImageNet classes CC selects (sorted, as torchvision's ImageFolder numbers them).
 IMAGENET10_WNIDS = ["n02056570", "n02085936", "n02128757", "n02690373", "n02692877",
@@ -54,6 +52,10 @@ class Benchmark:
 
 
 def _subset_files(files: list[Path], labels: list[int], limit: int | None, seed: int) -> tuple[list[Path], list[int]]:
+    import numpy as np
+
+    from contraclust.data.subset import stratified_indices
+
     if limit is None:
         return files, labels
     keep = stratified_indices(np.asarray(labels), limit, seed)
@@ -61,6 +63,11 @@ def _subset_files(files: list[Path], labels: list[int], limit: int | None, seed:
 
 
 def _subset_set(data: ImageSet, limit: int | None, seed: int) -> ImageSet:
+    import torch
+
+    from contraclust.data.dataset import ImageSet
+    from contraclust.data.subset import stratified_indices
+
     if limit is None or limit >= len(data):
         return data
     keep = stratified_indices(data.labels, limit, seed, n=len(data))
@@ -74,6 +81,9 @@ def read_cifar_benchmark(path: Path, size: int | None = None, limit: int | None 
                          progress: bool = True, coarse: bool = True, expected: str = "cifar10") -> BenchmarkData:
     """CIFAR-10 or CIFAR-100 (20 super-classes): the python-pickle folder, or (CIFAR-10) JPEG class
     folders under ``train/`` and ``test/``; train and test merged (60,000 images)."""
+    from contraclust.data.images import decode_image_files, list_image_folder
+    from contraclust.data.readers import is_cifar_folder, read_cifar
+
     layout = BENCHMARKS[expected].layout
     if is_cifar_folder(path):
         data = read_cifar(path, coarse=coarse)
@@ -98,6 +108,12 @@ def read_stl10(path: Path, size: int | None = None, limit: int | None = None, se
     """STL-10's binary layout (``stl10_binary/``): train and test (13,000 labelled images) to cluster,
     ``unlabeled_X.bin`` (100,000 images) for CC's instance-only pass. Each image is 3 x 96 x 96 bytes,
     stored channel by channel in column-major order; labels are 1..10."""
+    import numpy as np
+    import torch
+
+    from contraclust.data.dataset import ImageSet
+    from contraclust.data.subset import stratified_indices
+
     root = path / "stl10_binary" if (path / "stl10_binary").is_dir() else path
     needed = ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"]
     missing = [name for name in needed if not (root / name).is_file()]
@@ -126,6 +142,8 @@ def read_stl10(path: Path, size: int | None = None, limit: int | None = None, se
 
 
 def _stl_images(file: Path) -> np.ndarray:
+    import numpy as np
+
     per_image = 3 * STL10_SIDE * STL10_SIDE
     count, rest = divmod(file.stat().st_size, per_image)
     if rest or not count:
@@ -135,6 +153,8 @@ def _stl_images(file: Path) -> np.ndarray:
 
 def _stl_to_rows(images: np.ndarray) -> np.ndarray:
     """STL-10 stores each channel column by column: swap to (N, C, H, W) rows."""
+    import numpy as np
+
     return np.ascontiguousarray(np.asarray(images).transpose(0, 1, 3, 2))
 
 
@@ -142,6 +162,8 @@ def _imagenet_subset(name: str, wnids: list[str]) -> Callable[..., BenchmarkData
     def read(path: Path, size: int | None = None, limit: int | None = None, seed: int = 0,
              progress: bool = True) -> BenchmarkData:
         """The spec's classes from an ImageNet train folder (one folder per WNID), resized to ``size``."""
+        from contraclust.data.images import IMAGE_SUFFIXES, decode_image_files
+
         root = next((p for p in (path, path / "train") if p.is_dir() and (p / wnids[0]).is_dir()), path)
         missing = [w for w in wnids if not (root / w).is_dir()]
         if missing:
@@ -166,6 +188,8 @@ def _imagenet_subset(name: str, wnids: list[str]) -> Callable[..., BenchmarkData
 def read_tiny_imagenet(path: Path, size: int | None = None, limit: int | None = None, seed: int = 0,
                        progress: bool = True) -> BenchmarkData:
     """Tiny-ImageNet's train split: ``wnids.txt`` and ``train/<wnid>/images/*.JPEG`` (200 x 500 images)."""
+    from contraclust.data.images import IMAGE_SUFFIXES, decode_image_files
+
     root = path / "tiny-imagenet-200" if (path / "tiny-imagenet-200").is_dir() else path
     layout = BENCHMARKS["tiny-imagenet"].layout
     if not (root / "wnids.txt").is_file() or not (root / "train").is_dir():

@@ -1,41 +1,34 @@
-"""The method registry. A new method is one file with a ``ClusteringMethod`` subclass and one line here."""
+"""The method registry. A new method is one file with a ``ClusteringMethod`` subclass and one line in
+``REGISTRY``: where its class lives and the one-line summary that ``--help`` lists.
+
+The registry is read without importing torch, so that ``contraclust --help`` and a mistyped argument
+answer at once; the classes (``METHODS``, ``get_method``, ``build_method``...) are imported on first use,
+from ``methods/lookup.py``.
+"""
 from __future__ import annotations
 
-from contraclust.config import register_method_options
-from contraclust.errors import ConfigError
-from contraclust.methods.base import ClusteringMethod, MethodOptions
-from contraclust.methods.c3 import C3
-from contraclust.methods.cc import CC
-from contraclust.methods.clc import CLC
-from contraclust.methods.drc import DRC
-from contraclust.models import build_backbone
-
-METHODS: dict[str, type[ClusteringMethod]] = {
-    CC.name: CC,
-    C3.name: C3,
-    DRC.name: DRC,
-    CLC.name: CLC,
+REGISTRY: dict[str, tuple[str, str]] = {
+    "cc": ("contraclust.methods.cc:CC",
+           "Contrastive Clustering (Li et al. 2021): instance + cluster contrast with an entropy term"),
+    "c3": ("contraclust.methods.c3:C3",
+           "C3 (Sadeghi et al. 2022): CC fine-tuned with cross-instance positives above a similarity zeta"),
+    "drc": ("contraclust.methods.drc:DRC",
+            "DRC (Zhong et al. 2020): contrast on assignment features and probabilities + cluster regulariser"),
+    "clc": ("contraclust.methods.clc:CLC",
+            "CLC (Ding et al. 2023): one contrastive loss over a balanced categorical part and an instance part"),
 }
 
-
-for _name, _method in METHODS.items():
-    register_method_options(_name, _method.Options)
-
-
-def get_method(name: str) -> type[ClusteringMethod]:
-    if name not in METHODS:
-        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[name]
+METHOD_NAMES = list(REGISTRY)
+SUMMARIES = {name: summary for name, (_, summary) in REGISTRY.items()}
+_LOADED = ("METHODS", "ClusteringMethod", "MethodOptions", "build_method", "get_method", "method_options_class")
 
 
-def method_options_class(name: str) -> type[MethodOptions]:
-    return get_method(name).Options
+def __getattr__(name: str):
+    if name in _LOADED:
+        from contraclust.methods import lookup
+
+        return getattr(lookup, name)
+    raise AttributeError(f"module 'contraclust.methods' has no attribute {name!r}")
 
 
-def build_method(config, sample_shape: tuple[int, ...]) -> ClusteringMethod:
-    """``config.method`` (a RunConfig's) with its backbone for samples of ``sample_shape``."""
-    backbone = build_backbone(config.model, sample_shape)
-    return get_method(config.method)(backbone, config.n_clusters, config.method_options, config.model)
-
-
-__all__ = ["METHODS", "ClusteringMethod", "MethodOptions", "build_method", "get_method", "method_options_class"]
+__all__ = ["METHOD_NAMES", "REGISTRY", "SUMMARIES", *_LOADED]

@@ -36,7 +36,6 @@ class C3(CC):
     """
 
     name = "c3"
-    summary = "C3 (Sadeghi et al. 2022): CC fine-tuned with cross-instance positives above a similarity zeta"
     Options = C3Options
     has_instance_loss = False  # C3 has no instance-only pass; its CC stage takes extra unlabelled images
 

@@ -37,7 +37,6 @@ class CC(ClusteringMethod):
     """
 
     name = "cc"
-    summary = "Contrastive Clustering (Li et al. 2021): instance + cluster contrast with an entropy term"
     Options = CCOptions
     has_instance_loss = True
     LOSS_MOMENTUM = 0.99  # running mean of each head's cluster loss, for choosing the read-out head

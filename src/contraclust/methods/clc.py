@@ -83,7 +83,6 @@ class CLC(ClusteringMethod):
     Sinkhorn-Knopp), u the unit-norm instance part; one NT-Xent loss over z."""
 
     name = "clc"
-    summary = "CLC (Ding et al. 2023): one contrastive loss over a balanced categorical part and an instance part"
     Options = CLCOptions
 
     def __init__(self, backbone, n_clusters, options: CLCOptions, model_cfg):

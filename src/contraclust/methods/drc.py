@@ -38,7 +38,6 @@ class DRC(ClusteringMethod):
     Read-out: argmax of p on the un-augmented image."""
 
     name = "drc"
-    summary = "DRC (Zhong et al. 2020): contrast on assignment features and probabilities + cluster regulariser"
     Options = DRCOptions
 
     def __init__(self, backbone, n_clusters, options: DRCOptions, model_cfg):
