@@ -29,3 +29,7 @@ class CheckpointError(ContraclustError):
 
 class UnsafeCheckpointError(CheckpointError):
     """A checkpoint holds more than tensors and plain data: loading it could run code, so it is refused."""
+
+
+class WriteError(ContraclustError):
+    """A file could not be written (a full disk, a read-only place); nothing half-written is left."""

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contraclust.cli.common import add_backbone_args, add_data_args, load_embedded, output_file, refuse_writing_into
+from contraclust.cli.common import (
+    add_backbone_args, add_data_args, load_embedded, output_file, refuse_writing_into, written_path,
+)
 
 
 def add_parser(sub) -> None:
@@ -11,7 +13,7 @@ def add_parser(sub) -> None:
     cmd = sub.add_parser("embed", help=text, description=text + ". Cluster them with fit --data OUTPUT.")
     add_data_args(cmd)
     add_backbone_args(cmd, required=True)
-    cmd.add_argument("--output", type=Path, default=Path("embeddings.npz"),
+    cmd.add_argument("--output", type=written_path, default=Path("embeddings.npz"),
                      help="a .npz (x, y when labelled, paths) or a .npy (the vectors only)")
     cmd.add_argument("--batch-size", type=int, default=64)
     cmd.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
@@ -22,6 +24,7 @@ def run(args) -> int:
     import numpy as np
 
     from contraclust.errors import ContraclustError
+    from contraclust.files import open_whole
     from contraclust.training.device import resolve_device
 
     if args.output.suffix not in (".npy", ".npz"):
@@ -31,10 +34,11 @@ def run(args) -> int:
     vectors = load_embedded(args.data, args, args.backbone, args.weights, args.download,
                             resolve_device(args.device), args.batch_size)
     x = vectors.features.numpy()
-    if args.output.suffix == ".npy":
-        np.save(args.output, x)
-    else:
-        extra = {"y": vectors.labels} if vectors.labels is not None else {}
-        np.savez(args.output, x=x, paths=np.array(vectors.ids), **extra)
+    with open_whole(args.output, "wb") as handle:  # whole or not at all (a full disk leaves no partial file)
+        if args.output.suffix == ".npy":
+            np.save(handle, x)
+        else:
+            extra = {"y": vectors.labels} if vectors.labels is not None else {}
+            np.savez(handle, x=x, paths=np.array(vectors.ids), **extra)
     print(f"wrote {x.shape[0]} x {x.shape[1]} vectors to {args.output}")
     return 0

@@ -16,7 +16,8 @@ import torch
 
 from contraclust.console import progress_iter, say
 from contraclust.data.dataset import ImageSet
-from contraclust.errors import DataError
+from contraclust.errors import DataError, WriteError
+from contraclust.files import open_whole
 from contraclust.markers import FOLDER_MARKERS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -335,10 +336,10 @@ def _read_cache(cache_file: Path | None):
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+    """The cache file, whole or not at all; one that cannot be written (a full disk) only costs time on the
+    next read, and leaves no partial file behind."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a cache that cannot be written only costs time on the next read
+        with open_whole(path, "wb") as handle:
+            np.savez(handle, **arrays)
+    except WriteError:
+        pass

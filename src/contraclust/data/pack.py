@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -30,7 +31,8 @@ import torch
 from contraclust.console import progress_bar, say
 from contraclust.data.dataset import ImageSet
 from contraclust.data.images import class_counts, decode_image, list_image_folder, looks_grey
-from contraclust.errors import DataError
+from contraclust.errors import DataError, WriteError
+from contraclust.files import why_not_written, write_whole
 
 PACK_SUFFIX = ".ccpack"
 FORMAT, VERSION = "contraclust-pack", 1
@@ -80,9 +82,7 @@ def _guess_channels(files: list[Path]) -> int:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    write_whole(path, json.dumps(obj, indent=1))
 
 
 def pack_folder(source: str | Path, output: str | Path, size: int, channels: int | None = None,
@@ -111,9 +111,10 @@ def pack_folder(source: str | Path, output: str | Path, size: int, channels: int
         if output.exists() and any(output.iterdir()):
             raise DataError(f"{output} exists and is not a pack; remove it or choose another --output")
         channels = channels or _guess_channels(files)
+        created = not output.exists()
         output.mkdir(parents=True, exist_ok=True)
         if image_format == "raw":
-            np.lib.format.open_memmap(output / "images.npy", "w+", np.uint8, (len(files), channels, size, size)).flush()
+            _reserve(output, created, (len(files), channels, size, size))
         else:
             (output / "jpeg.bin").write_bytes(b"")
             np.save(output / "offsets.npy", np.zeros(len(files) + 1, np.int64))
@@ -134,7 +135,7 @@ def pack_folder(source: str | Path, output: str | Path, size: int, channels: int
             for i in range(start, len(files), CHUNK)]
     bar = progress_bar(len(files) - start, progress, f"packing {source.name} at {size} px", unit="img")
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+    with contextlib.closing(bar), ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
         for chunk, chunk_sides in (pool.map if pool else map)(_decode_chunk, jobs):
             end = start + len(chunk)
             writer.write(start, chunk)
@@ -146,10 +147,27 @@ def pack_folder(source: str | Path, output: str | Path, size: int, channels: int
             if stop_after is not None and end >= stop_after:
                 break
     writer.close()
-    bar.close()
     if meta["packed"] == meta["n"]:
         say(class_counts(source, labels, classes))
     return output
+
+
+def _reserve(output: Path, created: bool, shape: tuple[int, ...]) -> None:
+    """``images.npy`` made and its blocks reserved at once: a pack that does not fit is refused now, in one
+    line, with the pack removed, rather than failing on a memory-mapped write (SIGBUS) hours later."""
+    path = output / "images.npy"
+    np.lib.format.open_memmap(path, "w+", np.uint8, shape).flush()
+    try:
+        with open(path, "r+b") as handle:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(handle.fileno(), 0, path.stat().st_size)
+    except OSError as exc:
+        needed = path.stat().st_size
+        if created:
+            shutil.rmtree(output, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        raise WriteError(f"{why_not_written(path, exc)}: the pack needs {needed / 2**30:.2f} GB") from None
 
 
 class _RawWriter:
@@ -177,11 +195,16 @@ class _JpegWriter:
         self.blob.seek(int(self.offsets[packed]))
 
     def write(self, start: int, chunk: list[bytes]) -> None:
-        for i, encoded in enumerate(chunk):
-            self.blob.write(encoded)
-            self.offsets[start + i + 1] = self.offsets[start + i] + len(encoded)
-        self.blob.flush()
-        os.fsync(self.blob.fileno())
+        try:
+            for i, encoded in enumerate(chunk):
+                self.blob.write(encoded)
+                self.offsets[start + i + 1] = self.offsets[start + i] + len(encoded)
+            self.blob.flush()
+            os.fsync(self.blob.fileno())
+        except OSError as exc:  # a full disk: the unrecorded tail is cut off again, the pack resumable
+            self.blob.truncate(int(self.offsets[start]))
+            raise WriteError(f"{why_not_written(self.blob.name, exc)}; the pack holds {start} images and the same "
+                             f"command continues it") from None
         self.offsets.flush()
 
     def close(self) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from contraclust.errors import ContraclustError, DataError
+from contraclust.errors import ContraclustError, DataError, WriteError
+from contraclust.files import why_not_written
 from contraclust.markers import SORTED_MARKER
 
 UNCERTAIN = "uncertain"
@@ -53,9 +54,14 @@ def sort_into_folders(paths: list[str], clusters: np.ndarray, confidence: np.nda
         target.parent.mkdir(parents=True, exist_ok=True)
         if os.path.lexists(target):  # never overwrite: the count is the count of files written
             raise ContraclustError(f"{target} exists already; sorting stopped after {sum(counts.values())} files")
-        if link:
-            os.symlink(source, target)
-        else:
-            shutil.copy2(source, target)
+        try:
+            if link:
+                os.symlink(source, target)
+            else:
+                shutil.copy2(source, target)
+        except OSError as exc:  # a full disk: the half-copied file is removed, the ones before it are whole
+            target.unlink(missing_ok=True)
+            raise WriteError(f"{why_not_written(target, exc)}; sorting stopped after {sum(counts.values())} "
+                             f"files") from None
         counts[folder] = counts.get(folder, 0) + 1
     return dict(sorted(counts.items()))

@@ -19,6 +19,7 @@ from contraclust.config import config_from_dict
 from contraclust.data import Samples, load_data
 from contraclust.data.images import IMAGE_SUFFIXES, decode_image
 from contraclust.errors import DataError
+from contraclust.files import removed_if_unfinished, write_whole
 from contraclust.report import figures
 from contraclust.report.plots import plot_training_log
 from contraclust.training.checkpoint import load_checkpoint
@@ -81,17 +82,26 @@ def write_report(run_dir: str | Path, data: Samples | None = None, device: str |
         data = load_data(config.data, max_size=config.augment.size, progress=False)
     method = model_from_state(state, config, data.sample_shape, run_dir)
     clusters, probabilities, embeddings = predict_and_embed(method, config, data, device)
-    folder = run_dir / "report"
-    if folder.exists():
-        shutil.rmtree(folder)
-    (folder / "samples").mkdir(parents=True)
+    folder, out = run_dir / "report", run_dir / "report.html"
+    with removed_if_unfinished(folder, out):  # a full disk leaves no half report behind
+        if folder.exists():
+            shutil.rmtree(folder)
+        (folder / "samples").mkdir(parents=True)
+        write_whole(out, _page(run_dir, config, data, folder, clusters, probabilities, embeddings, gallery, map_points))
+    return out
+
+
+def _page(run_dir: Path, config, data: Samples, folder: Path, clusters: np.ndarray, probabilities: np.ndarray,
+          embeddings: np.ndarray, gallery: int, map_points: int) -> str:
+    """The report's HTML, its figures and thumbnails written into ``folder`` on the way."""
     k = probabilities.shape[1]
     confidence = probabilities.max(axis=1)
     labels = data.labels
     class_names = list(getattr(data, "class_names", []) or [])
     paths = list(getattr(data, "paths", None) or getattr(data, "ids", None) or [])  # image files, or vectors' ids
 
-    sections = [_backbone_hint(config, data, confidence), _summary(run_dir, config, data, clusters, labels),
+    sections = [_degenerate_note(clusters, k), _backbone_hint(config, data, confidence),
+                _summary(run_dir, config, data, clusters, labels),
                 _clusters(data, folder, clusters, confidence, labels, class_names, paths, k, gallery),
                 _figures(run_dir, folder, clusters, confidence, labels, k, class_names)]
     coordinates, rows, how = figures.embedding_map(embeddings, map_points)
@@ -101,12 +111,18 @@ def write_report(run_dir: str | Path, data: Samples | None = None, device: str |
                     + _svg_map(coordinates, clusters[rows], captions, k)
                     + '<p><a href="report/map.png">map.png</a> (the same map as an image)</p>')
     title = f"contraclust report: {run_dir.name}"
-    page = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
             f'<p id="broken" hidden></p>\n' + "\n".join(sections) + f"\n<script>{CHECK_IMAGES}</script>\n</body></html>\n")
-    out = run_dir / "report.html"
-    out.write_text(page, encoding="utf-8")
-    return out
+
+
+def _degenerate_note(clusters: np.ndarray, k: int) -> str:
+    """At the top of the report of a degenerate clustering (empty clusters, one cluster holding nearly all):
+    the line ``fit`` prints, with what to do."""
+    from contraclust.metrics import degenerate_partition
+
+    warning = degenerate_partition(clusters, k)
+    return "" if warning is None else f'<p class="hint" id="degenerate">{html.escape(warning[0].upper() + warning[1:])}</p>'
 
 
 def _backbone_hint(config, data: Samples, confidence: np.ndarray) -> str:

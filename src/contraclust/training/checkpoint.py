@@ -8,7 +8,7 @@ Reading uses ``torch.load(weights_only=True)``: a file whose unpickling would ne
 """
 from __future__ import annotations
 
-import os
+import io
 import pickle
 import random
 import re
@@ -21,6 +21,7 @@ import torch
 
 from contraclust.console import say
 from contraclust.errors import CheckpointError, UnsafeCheckpointError
+from contraclust.files import open_whole
 
 FORMAT_VERSION = 2
 CHECKPOINT_PATTERN = re.compile(r"epoch_(\d+)\.pt$")
@@ -45,20 +46,13 @@ def to_plain(obj: Any, where: str = "checkpoint") -> Any:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """Write ``obj`` so that ``path`` holds either the old file or the complete new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        torch.save(obj, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-    except OSError:
-        pass
+    """Write ``obj`` so that ``path`` holds either the old file or the complete new one, never a torn one.
+    It is serialised in memory first, then written as bytes: a failed write (a full disk) is an OSError
+    with its reason, its partial file removed (``files.open_whole``), not torch's "file write failed"."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with open_whole(path, "wb", fsync=True) as handle:
+        handle.write(buffer.getbuffer())
 
 
 def global_rng_state() -> dict[str, Any]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from contraclust.files import open_whole, write_whole
+from contraclust.metrics import degenerate_partition
 from contraclust.training.budget import BudgetPlan
 from contraclust.training.device import peak_device_memory_mb, peak_host_memory_mb
 
@@ -32,8 +33,8 @@ def write_assignments(path: Path, clusters: np.ndarray, probabilities: np.ndarra
     header += ["label"] if labels is not None else []
     confidence = probabilities.max(axis=1)
     uncertain = confidence < uncertain_below
-    partial = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(partial, "w", newline="", errors="surrogateescape") as handle:  # names as the file system has them
+    # names as the file system has them; the file is the old one or the whole new one, never a torn one
+    with open_whole(path, "w", newline="", errors="surrogateescape") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         for i, cluster in enumerate(clusters):
@@ -42,7 +43,6 @@ def write_assignments(path: Path, clusters: np.ndarray, probabilities: np.ndarra
             for rank in range(1, top):
                 row += [int(order[i, rank]), f"{probabilities[i, order[i, rank]]:.6f}"]
             writer.writerow(row + ([int(labels[i])] if labels is not None else []))
-    os.replace(partial, path)  # the file is the old one or the whole new one, never a torn one
     return int(uncertain.sum())
 
 
@@ -61,6 +61,9 @@ def write_run_outputs(out_dir: Path, result, labels: np.ndarray | None,
                "cluster_sizes": np.bincount(result.labels, minlength=result.probabilities.shape[1]).tolist(),
                "peak_host_memory_mb": round(peak_host_memory_mb(), 1),
                "peak_device_memory_mb": peak_device_memory_mb(device), "device": str(device)}
+    warning = degenerate_partition(result.labels, result.probabilities.shape[1])
+    if warning is not None:
+        summary["warning"] = warning
     if plan is not None:
         summary["budget_plan"] = plan.to_dict()
     write_json(out_dir / "metrics.json", summary)
@@ -77,6 +80,4 @@ def record_whole_run(out_dir: Path, wall_seconds: float) -> None:
 
 def write_json(path: Path, value) -> None:
     """``value`` as indented JSON in ``path``, whole or not at all (a temporary file renamed)."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(value, indent=2))
-    os.replace(partial, path)
+    write_whole(path, json.dumps(value, indent=2))

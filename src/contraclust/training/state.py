@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from contraclust.console import say
+from contraclust.files import appending
 import contraclust.training.checkpoint as ckpt
 from contraclust.training.budget import BudgetPlan
 from contraclust.training.schedule import LearningRateSchedule
@@ -111,7 +112,7 @@ def append_log(path: Path, row: dict[str, Any]) -> None:
     else:
         with open(path, newline="") as handle:
             fields = next(csv.reader(handle))
-    with open(path, "a", newline="") as handle:
+    with appending(path, newline="") as handle:  # a failed write leaves no torn row
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         if new:
             writer.writeheader()
