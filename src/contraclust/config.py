@@ -6,6 +6,7 @@ Overrides use dotted paths (``train.epochs=50``, ``augment.blur_p=0.5``, ``metho
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import types
 import typing
@@ -131,11 +132,16 @@ class RunConfig:
     and each part's settings.
     ``recipe``: for the ``auto`` preset, the data and device it was chosen for and each choice's reason.
     ``uncertain_below``: a sample whose confidence (its cluster's probability) is below this is flagged
-    ``uncertain`` in assignments.csv (0.5: its cluster holds less than half of its probability)."""
+    ``uncertain`` in assignments.csv (0.5: its cluster holds less than half of its probability).
+    ``data`` is stored absolute (a built-in name as it is), so that the run reads its own data from any
+    working folder; ``data_as_typed`` is how it was given, for messages. ``image_size``: the side the
+    images were read at when one was asked for (``--image-size``), so that they are read again alike."""
 
     method: str = "cc"
     n_clusters: int = ranged(10, ge=2, le=100_000)
     data: str | None = None
+    data_as_typed: str | None = None
+    image_size: int | None = None
     label_column: str | None = None
     id_column: str | None = None
     frozen_backbone: str | None = None
@@ -176,9 +182,9 @@ class RunConfig:
                 raise ConfigError(f"{name} must be (low, high) with low <= high, got ({low}, {high})")
 
 
-# Each method's options dataclass, by method name. ``contraclust.methods`` fills it as it registers the
-# methods (importing any part of the package imports it), so this module never imports the methods,
-# which import this one for ModelConfig.
+# Each method's options dataclass, by method name. ``contraclust.methods.lookup`` fills it as it imports the
+# methods, which import this module for ModelConfig; this module names that one only when an options class
+# is first asked for, so that the config (and the command line's parser) can be read without torch.
 _METHOD_OPTIONS: dict[str, type] = {}
 
 
@@ -187,6 +193,8 @@ def register_method_options(name: str, options_class: type) -> None:
 
 
 def method_options_class(name: str) -> type:
+    if not _METHOD_OPTIONS:
+        importlib.import_module("contraclust.methods.lookup")  # registers every method's options
     if name not in _METHOD_OPTIONS:
         raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(_METHOD_OPTIONS)}")
     return _METHOD_OPTIONS[name]

@@ -13,18 +13,16 @@ and optimiser are what the ``auto`` recipe chooses for small grey images on a CP
 from __future__ import annotations
 
 import copy
-from typing import Callable
+import numbers
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-import torch
-
-from contraclust.config import AugmentConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from contraclust.config import AugmentConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, method_options_class
 from contraclust.errors import ConfigError
-from contraclust.methods import method_options_class
-from contraclust.methods.c3 import C3Options
-from contraclust.methods.cc import CCOptions
 from contraclust.recipes.auto import DataProfile, DeviceProfile, auto_recipe
 from contraclust.training.budget import parse_duration
+
+if TYPE_CHECKING:  # the presets' names and texts are read by the command line's parser, without torch
+    import torch
 
 # CC's per-data-set augmentation strength and blur (spec 1.3) and cluster counts (spec 1.5).
 CC_PAPER_DATASETS = {
@@ -104,7 +102,7 @@ def c3_paper(dataset: str) -> RunConfig:
     use the same settings (their own are unknown)."""
     config = cc_paper(dataset)
     config.method, config.preset = "c3", f"c3-paper-{dataset}"
-    config.method_options = C3Options(cc_stage_preset=f"cc-paper-{dataset}")
+    config.method_options = method_options_class("c3")(cc_stage_preset=f"cc-paper-{dataset}")
     config.optim.lr = 1e-5
     config.train.batch_size, config.train.epochs = 128, 20
     config.train.checkpoint_every = config.train.eval_every = 1
@@ -116,7 +114,7 @@ def mnist5k_cpu_c3() -> RunConfig:
     ours follow 50) for 10 epochs, one trial on MNIST-5k (README), not tuned further."""
     config = mnist5k_cpu()
     config.method, config.preset = "c3", "mnist5k-cpu-c3"
-    config.method_options = C3Options(cc_stage_preset="mnist5k-cpu")
+    config.method_options = method_options_class("c3")(cc_stage_preset="mnist5k-cpu")
     config.optim.lr = 1e-4
     config.train.epochs, config.train.checkpoint_every, config.train.eval_every = 10, 2, 2
     return config
@@ -242,7 +240,6 @@ def build_config(method: str | None = None, preset: str | None = None, *, data: 
     given weights, so a C3 run has no CC stage and its ``epochs`` are the C3 stage's alone.
     """
     from contraclust.config import apply_overrides
-    from contraclust.methods import method_options_class
 
     n_clusters, epochs, batch_size, seed = (_whole_number(name, value) for name, value in (
         ("n_clusters", n_clusters), ("epochs", epochs), ("batch_size", batch_size), ("seed", seed)))
@@ -259,9 +256,12 @@ def build_config(method: str | None = None, preset: str | None = None, *, data: 
         if method and method != config.method:
             config.method = method
             config.method_options = method_options_class(method)()
-        if isinstance(config.method_options, C3Options) and not config.method_options.cc_stage_preset:
+        if isinstance(config.method_options, method_options_class("c3")) and not config.method_options.cc_stage_preset:
             config.method_options.cc_stage_preset = preset  # C3's CC stage uses the preset this run came from
-    config.data = data if data is not None else config.data
+    if data is not None:
+        from contraclust.data.fingerprint import data_reference
+
+        config.data, config.data_as_typed = data_reference(data), str(data)
     if n_clusters is not None:
         config.n_clusters = n_clusters
     if budget is not None:
@@ -306,7 +306,7 @@ def _whole_number(name: str, value) -> int | None:
     """An argument that must be a whole number (numpy integers accepted), or None for the default."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ConfigError(f"{name} must be a whole number, got {value!r}")
     return int(value)
 
@@ -314,7 +314,7 @@ def _whole_number(name: str, value) -> int | None:
 def _split_auto_c3_epochs(config: RunConfig) -> None:
     """For ``auto`` C3 runs ``epochs`` is the length of both stages together, split as the budget is."""
     opts = config.method_options
-    if config.preset == "auto" and isinstance(opts, C3Options) and not opts.cc_stage_epochs:
+    if config.preset == "auto" and isinstance(opts, method_options_class("c3")) and not opts.cc_stage_epochs:
         total = config.train.epochs
         opts.cc_stage_epochs = max(1, round(total * opts.cc_stage_budget_fraction))
         config.train.epochs = max(1, total - opts.cc_stage_epochs)
@@ -337,7 +337,8 @@ def cc_stage_config(config: RunConfig) -> RunConfig:
     else:
         stage = copy.deepcopy(config)
     stage.method = "cc"
-    stage.method_options = CCOptions(**{k: v for k, v in vars(opts).items() if k in CCOptions.__dataclass_fields__})
+    cc_options = method_options_class("cc")
+    stage.method_options = cc_options(**{k: v for k, v in vars(opts).items() if k in cc_options.__dataclass_fields__})
     stage.n_clusters, stage.data = config.n_clusters, config.data
     stage.model, stage.augment = copy.deepcopy(config.model), copy.deepcopy(config.augment)
     stage.train.seed, stage.train.progress = config.train.seed, config.train.progress

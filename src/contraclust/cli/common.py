@@ -50,6 +50,20 @@ def image_side(text: str) -> int:
     return value
 
 
+def written_path(text: str):
+    """An argparse type for a folder or file a command writes: not empty (the working folder by accident),
+    not a filesystem root."""
+    from pathlib import Path
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; name a folder or file to write")
+    path = Path(text).expanduser()
+    resolved = path.resolve()
+    if resolved.parent == resolved:
+        raise argparse.ArgumentTypeError(f"{text} is a filesystem root; name a folder inside it")
+    return path
+
+
 def override(text: str) -> str:
     """An argparse type: SECTION.FIELD=VALUE (what --set takes)."""
     path, equals, _ = text.partition("=")
@@ -101,23 +115,72 @@ def add_device_args(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def load(spec, args: argparse.Namespace, max_size: int | None, config=None, backbone_side: int | None = None):
+def load(spec, args: argparse.Namespace, max_size: int | None, config=None, backbone_side: int | None = None,
+         channels: int | None = None, side: int | None = None):
     """The data named by ``spec``; a table's label and id columns from the arguments, else from the run's
     ``config`` (so that a run on a table is predicted, evaluated or resumed without naming them again);
     for a run on a frozen backbone, its images embedded as that run's were. ``backbone_side``: image
     files read as a pretrained backbone takes them (shorter side to it, the centre square), unless
-    ``--image-size`` says otherwise."""
+    ``--image-size`` says otherwise. ``channels`` and ``side``: image files read with that many channels
+    (grey made RGB, or colour grey) at that square side, as a trained model takes them."""
     from contraclust.data import load_data
+    from contraclust.data.fingerprint import data_reference
     from contraclust.training.device import resolve_device
 
     if config is not None and config.frozen_backbone:
         return load_embedded(spec, args, config.frozen_backbone, config.backbone_weights, False,
                              resolve_device(getattr(args, "device", "auto")))
-    label_column = args.label_column or (config.label_column if config is not None and spec == config.data else None)
-    id_column = args.id_column or (config.id_column if config is not None and spec == config.data else None)
-    return load_data(spec, image_size=args.image_size or backbone_side, max_size=max_size,
+    own = config is not None and data_reference(spec) == config.data  # the run's own data: read as it was
+    label_column = args.label_column or (config.label_column if own else None)
+    id_column = args.id_column or (config.id_column if own else None)
+    image_size = args.image_size or (config.image_size if own else None) or side
+    return load_data(spec, image_size=image_size or backbone_side, max_size=max_size, channels=channels,
                      progress=not getattr(args, "no_progress", False), label_column=label_column,
-                     id_column=id_column, centre_crop=backbone_side is not None and not args.image_size)
+                     id_column=id_column, centre_crop=backbone_side is not None and not image_size)
+
+
+def load_run_data(args: argparse.Namespace, state: dict, source, need_labels: bool = False):
+    """For evaluate, predict and report: ``--data`` when given, made what the model in ``source`` takes (image
+    files read at its side, grey made colour or colour grey, said in one line; any other shape refused naming
+    both), else the run's own data, from its stored absolute path from any working folder, refused unless it
+    is what the run trained on (the checkpoint's fingerprint of it). ``need_labels``: data without labels is
+    refused first."""
+    from pathlib import Path
+
+    from contraclust.config import config_from_dict
+    from contraclust.console import say
+    from contraclust.data.fingerprint import check_own_data
+    from contraclust.data.readers import is_image_folder
+    from contraclust.errors import DataError
+
+    config = config_from_dict(state["config"])
+    if args.data is None:
+        typed = f" (given as {config.data_as_typed})" if config.data_as_typed not in (None, config.data) else ""
+        if config.data is not None and Path(config.data).is_absolute() and not Path(config.data).exists():
+            raise DataError(f"the run's data {config.data}{typed} is not there any more; give --data")
+        data = load(config.data, args, config.augment.size, config)
+        if need_labels and data.labels is None:
+            raise DataError(f"{data.name} has no labels to evaluate against (use class sub-folders or a y array)")
+        check_own_data(state.get("data_fingerprint"), data, f"{config.data or 'mnist5k'}{typed}")
+        return data, config
+    wanted = tuple((state.get("data_fingerprint") or {}).get("shape") or ())
+    images = len(wanted) == 3 and not config.frozen_backbone
+    side = wanted[1] if images and is_image_folder(args.data) and not args.image_size else None
+    data = load(args.data, args, config.augment.size, config, side=side)
+    if need_labels and data.labels is None:
+        raise DataError(f"{data.name} has no labels to evaluate against (use class sub-folders or a y array)")
+    if images and data.is_image and data.sample_shape[0] != wanted[0]:
+        say(f"{data.name}: {'grey' if wanted[0] == 3 else 'colour'} images; the model in {source} takes "
+            f"{'colour' if wanted[0] == 3 else 'grey'} ones: each is read as {'RGB' if wanted[0] == 3 else 'grey'}")
+        data = data.with_channels(wanted[0])
+    if wanted and tuple(data.sample_shape) != wanted:
+        kind = lambda shape: "images" if len(shape) == 3 else "vectors"  # noqa: E731
+        resizable = images and data.is_image and is_image_folder(args.data)
+        hint = f"; give --image-size {wanted[1]}" if resizable else ""
+        raise DataError(f"the model in {source} takes {kind(wanted)} of shape {'x'.join(map(str, wanted))}; "
+                        f"{data.name} holds {kind(data.sample_shape)} of shape "
+                        f"{'x'.join(map(str, data.sample_shape))}{hint}")
+    return data, config
 
 
 def load_embedded(spec, args: argparse.Namespace, backbone_spec: str, weights, download: bool, device,
@@ -191,4 +254,12 @@ def metrics_line(metrics: dict) -> str:
 
 
 def error(message: str) -> None:
-    print(f"contraclust: error: {message}", file=sys.stderr)
+    error_line(f"error: {message}")
+
+
+def error_line(message: str) -> None:
+    """``contraclust: message`` on stderr, on a line of its own: a progress bar still drawn is closed first."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ()) or ()):
+        bar.close()
+    print(f"contraclust: {message}", file=sys.stderr)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_data_args, add_device_args, load, metrics_line, output_file, refuse_writing_into,
+    add_data_args, add_device_args, load_run_data, metrics_line, output_file, refuse_writing_into, written_path,
 )
 
 
@@ -17,13 +17,13 @@ def add_parsers(sub) -> None:
         add_data_args(cmd)
         add_device_args(cmd)
         if name == "predict":
-            cmd.add_argument("--output", type=Path, default=Path("assignments.csv"),
+            cmd.add_argument("--output", type=written_path, default=Path("assignments.csv"),
                              help="CSV to write: index (and path for files), cluster, confidence, the next two "
                                   "clusters with their probabilities, and label when known")
             sorting = cmd.add_mutually_exclusive_group()
-            sorting.add_argument("--copy-into", type=Path, default=None, metavar="DIR",
+            sorting.add_argument("--copy-into", type=written_path, default=None, metavar="DIR",
                                  help="also copy each image file into DIR/cluster_K/ (names kept, originals untouched)")
-            sorting.add_argument("--link-into", type=Path, default=None, metavar="DIR",
+            sorting.add_argument("--link-into", type=written_path, default=None, metavar="DIR",
                                  help="as --copy-into, with symbolic links instead of copies")
             cmd.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
                              help="with --copy-into/--link-into: images less sure than P go to DIR/uncertain/")
@@ -37,12 +37,9 @@ def add_parsers(sub) -> None:
 def run_evaluate(args) -> int:
     from contraclust.console import say
     from contraclust.training.inference import predict_checkpoint
-    from contraclust.errors import DataError
     from contraclust.metrics import evaluate_clustering
 
-    data = _load_for_checkpoint(args)
-    if data.labels is None:
-        raise DataError(f"{data.name} has no labels to evaluate against (use class sub-folders or a y array)")
+    data = load_run_data(args, _checkpoint(args), args.checkpoint, need_labels=True)[0]
     labels, _, config = predict_checkpoint(args.checkpoint, data, args.device)
     classes = len(set(data.labels.tolist()))
     if classes != config.n_clusters:
@@ -60,7 +57,8 @@ def run_predict(args) -> int:
     from contraclust.training.outputs import write_assignments
 
     target = args.copy_into or args.link_into
-    data_spec = _data_spec(args)
+    state = _checkpoint(args)
+    data_spec = _data_spec(args, state)
     refuse_writing_into(args.output, data_spec, "--output")
     output_file(args.output)
     if not 0.0 <= args.min_confidence <= 1.0:
@@ -69,7 +67,7 @@ def run_predict(args) -> int:
         refuse_writing_into(target, data_spec, "--copy-into" if args.copy_into else "--link-into")
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise ContraclustError(f"{target} exists and is not an empty folder; choose a new one")
-    data = _load_for_checkpoint(args)
+    data = _load_for_checkpoint(args, state)
     paths = getattr(data, "paths", None)
     if target is not None and not paths:
         raise ContraclustError("--copy-into/--link-into sort image files: give --data a folder of images")
@@ -89,18 +87,16 @@ def run_predict(args) -> int:
     return 0
 
 
-def _config_of(args):
-    from contraclust.config import config_from_dict
+def _checkpoint(args) -> dict:
     from contraclust.training.checkpoint import load_checkpoint
 
-    return config_from_dict(load_checkpoint(args.checkpoint)["config"])
+    return load_checkpoint(args.checkpoint)
 
 
-def _data_spec(args):
-    """The data the command reads: ``--data``, else the run's own."""
-    return args.data if args.data is not None else _config_of(args).data
+def _data_spec(args, state: dict):
+    """The data the command reads: ``--data``, else the run's own (its absolute path)."""
+    return args.data if args.data is not None else state["config"].get("data")
 
 
-def _load_for_checkpoint(args):
-    config = _config_of(args)
-    return load(args.data if args.data is not None else config.data, args, config.augment.size, config)
+def _load_for_checkpoint(args, state: dict):
+    return load_run_data(args, state, args.checkpoint)[0]

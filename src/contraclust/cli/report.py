@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contraclust.cli.common import add_data_args, load
+from contraclust.cli.common import add_data_args, load_run_data
 
 
 def add_parser(sub) -> None:
@@ -15,14 +15,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from contraclust.config import config_from_dict
     from contraclust.errors import ContraclustError
     from contraclust.report.html import write_report
     from contraclust.training.checkpoint import load_checkpoint
 
     if not args.run.is_dir():
         raise ContraclustError(f"{args.run} is not a run folder")
-    config = config_from_dict(load_checkpoint(args.run)["config"])
-    data = load(args.data if args.data is not None else config.data, args, config.augment.size, config)
+    data, _ = load_run_data(args, load_checkpoint(args.run), args.run)
     print(f"wrote {write_report(args.run, data, args.device)}")
     return 0

@@ -78,6 +78,17 @@ class ImageSet(_SampleSet):
     def to(self, device: torch.device | str) -> "ImageSet":
         return replace(self, images=self.images.to(device))
 
+    def with_channels(self, channels: int) -> "ImageSet":
+        """These images with ``channels`` channels: grey ones repeated into RGB, colour ones made grey by
+        luma (ITU-R 601, as Pillow's ``L``); the same set when they have them already."""
+        if channels == self.images.shape[1] or channels not in (1, 3):
+            return self
+        if channels == 3:
+            return replace(self, images=self.images.expand(-1, 3, -1, -1).contiguous())
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        grey = (self.images.float() * weights).sum(dim=1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+        return replace(self, images=grey)
+
 
 @dataclass
 class FeatureSet(_SampleSet):

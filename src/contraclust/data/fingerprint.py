@@ -8,6 +8,7 @@ files are added, removed or replaced), of their labels, and for files read from 
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Any
 
 import numpy as np
@@ -38,8 +39,47 @@ def fingerprint(data: Samples) -> dict[str, Any]:
     labels = hashlib.sha256(np.ascontiguousarray(data.labels).tobytes()).hexdigest() if data.labels is not None else None
     paths = getattr(data, "paths", None) or []
     return {"n": len(data), "shape": list(data.sample_shape), "kind": "images" if data.is_image else "vectors",
-            "samples": _sample_digest(data.tensor), "labels": labels,
-            "paths": hashlib.sha256("\n".join(paths).encode("utf-8", "surrogateescape")).hexdigest() if paths else None}
+            "samples": _sample_digest(data.tensor), "labels": labels, "paths": _digest(paths), "absolute_paths": True,
+            "paths_from_here": _digest([_from_here(p) for p in paths])}
+
+
+def _from_here(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+
+
+def _digest(paths: list[str]) -> str | None:
+    return hashlib.sha256("\n".join(paths).encode("utf-8", "surrogateescape")).hexdigest() if paths else None
+
+
+def check_own_data(stored: dict[str, Any] | None, data: Samples, where: str) -> None:
+    """The data a command reads as a run's own must be what the run trained on (its fingerprint ``stored``,
+    from the run's checkpoint): a look-alike that now sits at the run's data path is refused, naming the path
+    and what changed. A run whose checkpoint holds no fingerprint (written before they did) is not checked."""
+    from contraclust.errors import DataError
+
+    changed = differences(stored, fingerprint(data)) if stored else []
+    if changed:
+        raise DataError(f"the run's data {where} is not the data it trained on: {'; '.join(changed)}; give --data "
+                        f"to use other data on purpose")
+
+
+def data_reference(spec: str | None) -> str | None:
+    """How a run stores the data it was given: a path made absolute (from any working folder the run then
+    reads its own data), a built-in name (``mnist5k``, ``builtin:digits``) or None as given."""
+    import os
+    from pathlib import Path
+
+    from contraclust.data.readers import BUILTIN_DATASETS, BUILTIN_PREFIX
+
+    if spec is None or not str(spec).strip() or str(spec).startswith(BUILTIN_PREFIX):
+        return spec
+    path = Path(str(spec)).expanduser()
+    if str(spec) in BUILTIN_DATASETS and not path.exists():
+        return str(spec)
+    return os.path.abspath(path)
 
 
 def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -50,7 +90,9 @@ def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
         return [f"its samples were {stored['kind']} of shape {tuple(stored['shape'])} and are now {current['kind']} "
                 f"of shape {tuple(current['shape'])}"]
     found = []
-    if stored.get("paths") != current.get("paths"):
+    # Runs from before paths were made absolute stored them as typed, relative to where the run was started.
+    paths = "paths" if stored.get("absolute_paths") or not current.get("absolute_paths") else "paths_from_here"
+    if stored.get("paths") != current.get(paths):
         found.append("its files are other files (names or order)")
     if stored["samples"] != current["samples"]:
         found.append("the content of its samples changed")

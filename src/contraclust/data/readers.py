@@ -187,10 +187,11 @@ def read_image_folder(
     The decoded array is cached under ``cache_dir`` (default: the user's cache directory), keyed by
     the file list, sizes and mtimes.
     """
-    root = Path(root)
+    shown = Path(root)
+    root = shown.expanduser().absolute()  # the files' paths are absolute: a run finds them from any folder
     files, labels, classes = list_image_folder(root)
     data = decode_image_files(files, labels, classes, root, size, channels, cache_dir, progress, max_size, centre_crop)
-    say(class_counts(root, labels, classes))
+    say(class_counts(shown, labels, classes))
     return data
 
 

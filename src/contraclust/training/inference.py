@@ -100,9 +100,11 @@ def model_from_state(state: dict, config: RunConfig, sample_shape: tuple[int, ..
     try:
         method = build_method(config, sample_shape)
         method.load_state_dict(state["model"])
-    except (RuntimeError, ConfigError) as exc:
-        raise DataError(f"the data's sample shape {sample_shape} does not fit the model in {source} "
-                        f"({str(exc).splitlines()[0][:120]})") from None
+    except (RuntimeError, ConfigError):
+        trained = (state.get("data_fingerprint") or {}).get("shape")
+        raise DataError(f"the model in {source} takes samples of shape "
+                        f"{'x'.join(map(str, trained)) if trained else 'other than these'}; the data's are "
+                        f"{'x'.join(map(str, sample_shape))}") from None
     return method
 
 
