@@ -43,7 +43,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     10 minutes on a CPU, 30 on a GPU), ``epochs`` (fixed length instead of a budget), ``batch_size``,
     ``device`` ("auto", "cpu", "cuda"), ``random_state`` (the seed), ``out_dir`` (logs and
     checkpoints; none by default; an existing run there is refused unless ``resume=True``, which
-    continues it), ``overrides`` (dotted ``section.field=value``) and ``init`` (start from another
+    continues it, and a folder holding other files unless ``force=True``), ``overrides`` (dotted ``section.field=value``) and ``init`` (start from another
     run's weights). ``cluster_prior`` ("uniform", "none", "estimated") and ``prior_weight``: the
     prior of the method's balance term, for imbalanced data (default: the preset's, uniform with
     weight 1 as in the papers). ``backbone``: images are embedded once through this frozen pretrained
@@ -65,7 +65,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                  device: str | None = "auto", random_state: int | None = None, out_dir: str | Path | None = None,
                  overrides: list[str] | None = None, init: str | Path | None = None, progress: bool = True,
                  resume: bool = False, cluster_prior: str | None = None, prior_weight: float | None = None,
-                 backbone: str | None = None, download: bool = False):
+                 backbone: str | None = None, download: bool = False, force: bool = False):
         self.n_clusters = n_clusters
         self.method = method
         self.preset = preset
@@ -83,6 +83,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.prior_weight = prior_weight
         self.backbone = backbone
         self.download = download
+        self.force = force
 
     def fit(self, X: Any, y: np.ndarray | None = None) -> "ContrastiveClustering":
         started_at = time.monotonic()
@@ -112,7 +113,8 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if out_dir is not None and self.resume:
             run = Run.resume(out_dir, lambda stored: data, requested=config, device=device, started_at=started_at)
         else:
-            run = Run.start(config, data, out_dir, device=device, init=self.init, started_at=started_at)
+            run = Run.start(config, data, out_dir, device=device, init=self.init, started_at=started_at,
+                            force=self.force)
         result = run.fit()
         trainer, config = run.trainer, run.config
         self.budget_plan_ = trainer.budget_plan.to_dict() if trainer.budget_plan else None

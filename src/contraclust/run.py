@@ -35,7 +35,9 @@ from contraclust.data import Samples
 from contraclust.data.fingerprint import differences, fingerprint
 from contraclust.data.readers import is_image_folder
 from contraclust.errors import CheckpointError, ConfigError, ContraclustError
+from contraclust.files import removed_if_unfinished, write_whole
 from contraclust.methods import ClusteringMethod, get_method
+from contraclust.metrics import degenerate_partition
 from contraclust.presets import cc_stage_config
 from contraclust.recipes.auto import recipe_lines
 from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
@@ -80,11 +82,12 @@ def main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def refuse_a_held_folder(folder: Path | None) -> None:
-    """For the faces, before they spend time loading data: a folder in use, or holding a run, is refused."""
+def refuse_a_held_folder(folder: Path | None, force: bool = True) -> None:
+    """For the faces, before they spend time loading data: a folder in use, or holding a run, is refused;
+    so is one holding other files, unless ``force``."""
     if folder is not None and folder.exists() and main_process():
         with RunLock(folder):
-            check_fresh(folder)
+            check_fresh(folder, force)
 
 
 class Run:
@@ -94,7 +97,7 @@ class Run:
     def __init__(self, config: RunConfig, data: Samples, folder: str | Path | None, *, device=None,
                  init: str | Path | None = None, started_at: float | None = None, report: bool = False,
                  instance_data: Samples | None = None, stages: list[Stage] | None = None, resuming: bool = False,
-                 announce: bool = True):
+                 announce: bool = True, force: bool = True):
         self.config = config
         self.data = data
         self.folder = Path(folder) if folder is not None else None
@@ -106,6 +109,7 @@ class Run:
         self.stages = stages if stages is not None else default_stages(config, init is not None)
         self.resuming = resuming
         self.announce = announce
+        self.force = force  # a new run may be written into a folder beside other files
         self.fingerprint = fingerprint(data)
         self.changes: dict[str, list[Any]] = {}  # what a resume changed, recorded in resumes.jsonl
         self.trainer: Trainer | None = None  # the last stage's, once trained
@@ -118,11 +122,12 @@ class Run:
     # ----------------------------------------------------------------------------------- starting
     @classmethod
     def start(cls, config: RunConfig, data: Samples, folder: str | Path | None, **options) -> "Run":
-        """A new run; a folder that holds a run is refused (continue that one with :meth:`resume`)."""
+        """A new run; a folder that holds a run is refused (continue that one with :meth:`resume`), and so
+        is one that holds other files unless ``force=True``."""
         run = cls(config, data, folder, **options)
         if run.folder is not None and main_process():
             refuse_a_folder_inside_the_data(run.folder, config.data)
-            refuse_a_held_folder(run.folder)
+            refuse_a_held_folder(run.folder, run.force)
         return run
 
     @classmethod
@@ -155,15 +160,18 @@ class Run:
                     if self.changes:
                         say("resuming with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in self.changes.items()))
                 else:
-                    check_fresh(self.folder)
+                    check_fresh(self.folder, self.force)
                     self.folder.mkdir(parents=True, exist_ok=True)
-                    (self.folder / "config.json").write_text(self.config.to_json())
+                    write_whole(self.folder / "config.json", self.config.to_json())
             if self.announce:
                 self._announce()
             started_at, weights = self.started_at, self.init_state
             for stage in self.stages:
                 weights, started_at = self._stage(stage, weights, started_at)
             self.result = RunResult(**vars(self._stage_result), stages=[s.name for s in self.stages])
+            warning = degenerate_partition(self.result.labels, self.result.probabilities.shape[1])
+            if warning is not None and main_process():
+                say(f"warning: {warning}")
             if holding:
                 self._write_figures()
                 if (self.folder / "metrics.json").exists():
@@ -223,7 +231,8 @@ class Run:
             from contraclust.report.plots import plot_training_log
 
             if (self.folder / "log.csv").exists():
-                plot_training_log(self.folder / "log.csv", self.folder / "curves.png")
+                with removed_if_unfinished(self.folder / "curves.png"):
+                    plot_training_log(self.folder / "log.csv", self.folder / "curves.png")
         except ImportError:
             pass
         if self.report:

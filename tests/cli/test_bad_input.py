@@ -163,7 +163,7 @@ CASES = {
     "evaluate not a run": (["evaluate", "{root}"], "no checkpoint"),
     "evaluate unlabelled": (["evaluate", "{run}", "--data", "{root}/vectors.npy"], "has no labels"),
     "predict other shape": (["predict", "{run}", "--data", "{root}/vectors.npy", "--output", "{root}/p.csv"],
-                            "does not fit"),
+                            "takes images of shape 1x28x28; vectors holds vectors of shape 7"),
     "predict into a folder": (["predict", "{run}", "--data", "{data}", "--output", "{root}"], "is a folder"),
     "views output folder": (["views", "--output", "{root}/views_dir"], "is a folder"),
     "presets missing data": (["presets", "--data", "{root}/nowhere"], "does not exist"),
@@ -314,7 +314,7 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_and_releases_its_lock(tmp_path):
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 143 and "terminated (SIGTERM); the last checkpoint is kept" in stderr, stderr
+    assert proc.returncode == 143 and f"terminated (SIGTERM); the last checkpoint in {run} is kept" in stderr, stderr
     assert "Traceback" not in stderr and (run / RUN_LOCK).read_text() == ""  # released: it names no one
     resumed = run_cli("fit", "--out", str(run), "--resume", "--epochs", "3", "--no-report")
     assert resumed.returncode == 0 and "taking over the lock" not in resumed.stderr, resumed.stderr

@@ -37,8 +37,9 @@ def test_ctrl_c_ends_with_130_keeping_the_last_checkpoint(tmp_path):
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1] == ("contraclust: interrupted; the last checkpoint is kept (continue "
-                                               "with fit --out DIR --resume)") and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (f"contraclust: interrupted; the last checkpoint in {run} is kept: "
+                                               f"continue with contraclust fit --out {run} --resume")
+    assert "Traceback" not in stderr
     kept = list_checkpoints(run / "checkpoints")
     assert kept and 1 <= read_checkpoint_file(kept[-1])["epoch"] < 500
     assert not (run / "metrics.json").exists()

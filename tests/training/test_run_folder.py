@@ -52,9 +52,30 @@ def test_fresh_runs_stay_out_of_folders_that_hold_one(tmp_path):
     check_fresh(tmp_path / "new")
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "log.csv").write_text("epoch\n")
+    (tmp_path / "old" / "metrics.json").write_text("{}")
     assert holds_run(tmp_path / "old")
     with pytest.raises(ContraclustError, match="already holds a run"):
         check_fresh(tmp_path / "old")
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_afresh_and_other_files_need_force(tmp_path):
+    stopped = tmp_path / "stopped"
+    (stopped / "checkpoints").mkdir(parents=True)
+    (stopped / "config.json").write_text("{}")
+    (stopped / "log.csv").write_text("epoch\n")
+    check_fresh(stopped)
+    assert not any(stopped.iterdir())  # its own files and empty folders removed
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ContraclustError, match=r"mine holds other files \(notes.txt\); .* give --force"):
+        check_fresh(mine)
+    check_fresh(mine, force=True)
+    (mine / "report").mkdir()
+    (mine / "report" / "q3.pdf").write_text("the user's")
+    with pytest.raises(ContraclustError, match="already has report, which a run would overwrite"):
+        check_fresh(mine, force=True)
+    assert (mine / "notes.txt").read_text() == "keep me"
 
 
 def test_resume_changes_allow_only_what_does_not_define_the_run():

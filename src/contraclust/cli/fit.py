@@ -8,7 +8,7 @@ from pathlib import Path
 
 from contraclust.cli.common import (
     add_backbone_args, add_data_args, add_device_args, add_pretrained_arg, load, load_embedded, load_for_auto,
-    metrics_line, override,
+    metrics_line, override, written_path,
 )
 
 EXAMPLES = """examples:
@@ -27,7 +27,7 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub) -> None:
-    from contraclust.methods import METHODS
+    from contraclust.methods import SUMMARIES
     from contraclust.presets import PRESETS
 
     fit = sub.add_parser("fit", help="train a clustering model and write a run folder",
@@ -37,13 +37,15 @@ def add_parser(sub) -> None:
                                      "recipe is chosen from the data and the device and sized by a time budget "
                                      "(10 minutes on a CPU, 30 on a GPU); `contraclust presets --data X` shows it.")
     add_data_args(fit)
-    fit.add_argument("--method", choices=list(METHODS), default=None,
+    fit.add_argument("--method", choices=list(SUMMARIES), default=None,
                      help="clustering method (default: the recipe's; auto: c3, a CC stage then C3). " +
-                     "; ".join(f"{n}: {c.summary}" for n, c in METHODS.items()))
+                     "; ".join(f"{n}: {summary}" for n, summary in SUMMARIES.items()))
     fit.add_argument("--preset", choices=["auto", *PRESETS], default=None, metavar="NAME",
                      help="named settings, used exactly as written (default: auto, chosen from the data and the "
                           "device). One of: auto, " + ", ".join(PRESETS))
-    fit.add_argument("-k", "--clusters", type=int, default=None, help="number of clusters K (default: 10)")
+    fit.add_argument("-k", "--clusters", type=int, default=None,
+                     help="number of clusters K (default: one per class folder of --data, else 10; "
+                          "`contraclust suggest-k` suggests one)")
     fit.add_argument("--budget", default=None, metavar="DURATION",
                      help="wall time for the whole run, e.g. 90s, 10m, 2h: the epochs are planned from the measured "
                           "speed so that training, evaluations and the final files end in time "
@@ -56,8 +58,11 @@ def add_parser(sub) -> None:
                      type=override,
                      help="override any config field, e.g. --set optim.lr=1e-3 --set augment.blur_p=0.5 "
                           "--set method.tau_instance=0.3 (repeatable; sections: augment, model, optim, train, method)")
-    fit.add_argument("--out", type=Path, default=None,
+    fit.add_argument("--out", type=written_path, default=None,
                      help="run folder (default: runs/<preset>-<method>-seed<seed>)")
+    fit.add_argument("--force", action="store_true",
+                     help="write a new run into --out even though it holds other files (beside them, never over "
+                          "them; a folder holding a run is still refused)")
     fit.add_argument("--resume", action="store_true",
                      help="continue the run in --out from its newest checkpoint, with its saved config and its "
                           "time plan (--epochs may extend it)")
@@ -85,30 +90,32 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Parse the arguments into a Run (a new one, or the one in --out resumed), fit it, print the result."""
     from contraclust.errors import ContraclustError
-    from contraclust.methods.prior import prior_overrides
-    from contraclust.run import Run, main_process, refuse_a_folder_inside_the_data, refuse_a_held_folder
     from contraclust.training.budget import parse_duration
-    from contraclust.training.device import resolve_device
 
     started_at = getattr(args, "started_at", None) or time.monotonic()
-    args.overrides = prior_overrides(args.cluster_prior, args.prior_weight) + args.overrides
     if args.budget is not None:
-        parse_duration(args.budget)  # a bad duration is refused before any data is read
-    device = resolve_device(args.device)
+        parse_duration(args.budget)  # a bad duration is refused before torch is imported or data read
     if args.resume:
         if args.out is None:
             raise ContraclustError("--resume needs --out pointing at an earlier run folder (with config.json)")
         if args.init is not None:
             raise ContraclustError("--init starts a new run from given weights; it cannot be combined with --resume")
+    from contraclust.methods.prior import prior_overrides
+    from contraclust.run import Run, main_process, refuse_a_folder_inside_the_data, refuse_a_held_folder
+    from contraclust.training.device import resolve_device
+
+    args.overrides = prior_overrides(args.cluster_prior, args.prior_weight) + args.overrides
+    device = resolve_device(args.device)
+    if args.resume:
         run = Run.resume(args.out, lambda config: load(config.data, args, config.augment.size, config),
                          changes=_resume_changes(args), overrides=args.overrides, device=device,
                          started_at=started_at, report=not args.no_report)
     else:
         refuse_a_folder_inside_the_data(args.out, args.data)  # before reading data; again when the run starts
-        refuse_a_held_folder(args.out)
+        refuse_a_held_folder(args.out, args.force)
         config, data = _new_config(args, device)
         run = Run.start(config, data, args.out, device=device, init=args.init, started_at=started_at,
-                        report=not args.no_report)
+                        report=not args.no_report, force=args.force)
     result = run.fit()
     if main_process():
         if result.metrics:
@@ -124,7 +131,8 @@ def _new_config(args: argparse.Namespace, device):
     from contraclust.report.html import report_seconds
     from contraclust.training.run_folder import fresh_run_folder
 
-    from contraclust.recipes.auto import backbone_reason
+    from contraclust.console import say
+    from contraclust.recipes.auto import backbone_reason, number_of_clusters
 
     cached = None
     if args.backbone not in (None, "none"):
@@ -135,18 +143,25 @@ def _new_config(args: argparse.Namespace, device):
             args.backbone, args.weights, args.freeze = cached.backbone.spec, str(cached.weights), True
     else:
         data, profile = load(args.data, args, get_preset(args.preset).augment.size), None
+    k, k_reason = (args.clusters, None) if args.clusters is not None else number_of_clusters(data, args.data)
     config = build_config(args.method, args.preset, data=args.data, profile=profile, device=device,
-                          n_clusters=args.clusters, epochs=args.epochs, budget=args.budget,
+                          n_clusters=k, epochs=args.epochs, budget=args.budget,
                           batch_size=args.batch_size, seed=args.seed,
                           overrides=args.overrides + (["train.progress=false"] if args.no_progress else []),
                           init=args.init is not None)
     if cached is not None:
         config.recipe["reasons"] = {"backbone": backbone_reason(cached), **config.recipe["reasons"]}
+    if k_reason and config.recipe:
+        config.recipe["reasons"] = {"n_clusters": k_reason, **config.recipe["reasons"]}
+    elif k_reason:
+        say(k_reason)
+    config.image_size = args.image_size
     config.label_column, config.id_column = args.label_column, args.id_column
     if args.uncertain_below is not None:
         config.uncertain_below = args.uncertain_below
     config.frozen_backbone = None if args.backbone == "none" else args.backbone
-    config.backbone_weights = args.weights
+    weights = args.weights and Path(args.weights).expanduser()
+    config.backbone_weights = os.path.abspath(weights) if weights and weights.exists() else args.weights
     if not args.no_report and config.train.budget_seconds:
         config.train.after_seconds = report_seconds(len(data))  # the budget ends with the report written
     config.validate()

@@ -11,7 +11,8 @@ def add_parsers(sub) -> None:
                                          "that `fit` would choose for that data when no preset is named.")
     add_data_args(presets)
     presets.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
-    presets.add_argument("-k", "--clusters", type=int, default=None, help="number of clusters K (default: 10)")
+    presets.add_argument("-k", "--clusters", type=int, default=None,
+                         help="number of clusters K (default: one per class folder, else 10)")
     add_pretrained_arg(presets)
     presets.description += f" --data: {DATA_HELP}."
 
@@ -41,8 +42,12 @@ def run_presets(args) -> int:
 
         print(f"auto recipe for {profile.name}: fit embeds the images through {backbone_reason(cached)}; "
               f"the recipe below is the from-scratch one")
-    config = build_config(None, None, data=args.data, profile=profile, device=device, n_clusters=args.clusters)
-    from contraclust.recipes.auto import recipe_lines
+    from contraclust.recipes.auto import number_of_clusters, recipe_lines
+
+    k, k_reason = (args.clusters, None) if args.clusters is not None else number_of_clusters(data, args.data)
+    config = build_config(None, None, data=args.data, profile=profile, device=device, n_clusters=k)
+    if k_reason:
+        config.recipe["reasons"] = {"n_clusters": k_reason, **config.recipe["reasons"]}
 
     for line in recipe_lines(config):
         print(line)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from contraclust.cli import embed, fit, listing, pack, predict, report, reproduce, suggest_k, views
-from contraclust.cli.common import error
+from contraclust.cli.common import error, error_line
 
 EPILOG = """examples:
   contraclust fit                                   # the default job: MNIST-5k, auto recipe, 10 min on a CPU
@@ -52,12 +52,12 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from contraclust.methods import METHODS
+    from contraclust.methods import SUMMARIES
 
     parser = OneLineErrorParser(
         prog="contraclust", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Contrastive deep clustering of images or feature vectors.\n\nmethods:\n"
-        + "\n".join(f"  {name:5s} {cls.summary}" for name, cls in METHODS.items()),
+        + "\n".join(f"  {name:5s} {summary}" for name, summary in SUMMARIES.items()),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     fit.add_parser(sub)
@@ -99,16 +99,34 @@ def main(argv: list[str] | None = None) -> int:
         error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
         return 1
     except Terminated:
-        print("contraclust: terminated (SIGTERM); the last checkpoint is kept (continue with fit --out DIR --resume)",
-              file=sys.stderr)
+        error_line(f"terminated (SIGTERM); {what_is_kept(args)}")
         return 143
     except KeyboardInterrupt:
-        print("contraclust: interrupted; the last checkpoint is kept (continue with fit --out DIR --resume)",
-              file=sys.stderr)
+        error_line(f"interrupted; {what_is_kept(args)}")
         return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def what_is_kept(args: argparse.Namespace) -> str:
+    """After Ctrl-C or SIGTERM: what the stopped command left, and how to go on."""
+    folder = getattr(args, "out", None)
+    if args.command == "pack":
+        return "the images packed so far are kept: the same command continues the pack"
+    if args.command not in ("fit", "reproduce", "suggest-k") or folder is None or not folder.exists():
+        return "nothing was written"
+    if args.command == "suggest-k":
+        return f"its unfinished run in {folder} cannot be continued: run suggest-k again with another --out"
+    from contraclust.training.run_folder import has_checkpoint, holds_run
+
+    run = folder / "run" if args.command == "reproduce" else folder
+    if has_checkpoint(run):
+        again = f"contraclust fit --out {folder} --resume" if args.command == "fit" else "the same command and --resume"
+        return f"the last checkpoint in {run} is kept: continue with {again}"
+    if holds_run(run):
+        return "no checkpoint had been written yet, so there is nothing to resume: the same command starts afresh"
+    return "nothing was written"
 
 
 def entry() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contraclust.cli.common import positive_int
+from contraclust.cli.common import positive_int, written_path
 
 EXAMPLES = """examples:
   contraclust pack --data imagenet/train --size 64 --output imagenet64.ccpack   # 1.28M images, 15.7 GB
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                     "not. Packing is resumable: run the same command again after an interruption.")
     cmd.add_argument("--data", required=True, type=Path, help="the image folder")
     cmd.add_argument("--size", required=True, type=positive_int, help="side of the packed images in pixels")
-    cmd.add_argument("--output", required=True, type=Path, help="the pack to write, a folder ending in .ccpack")
+    cmd.add_argument("--output", required=True, type=written_path, help="the pack to write, a folder ending in .ccpack")
     cmd.add_argument("--channels", type=int, choices=(1, 3), default=None,
                      help="1 (grey) or 3 (RGB); default: grey when the first 64 images are grey")
     cmd.add_argument("--format", dest="image_format", choices=("raw", "jpeg"), default="raw",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contraclust.cli.common import add_device_args, override, positive_int
+from contraclust.cli.common import add_device_args, override, positive_int, written_path
 
 EXAMPLES = """examples:
   contraclust reproduce --method cc --dataset cifar10 --data ../shared/datasets/cifar10 --limit 500 --epochs 1
@@ -16,7 +16,7 @@ EXAMPLES = """examples:
 
 def add_parser(sub) -> None:
     from contraclust.data.benchmarks import BENCHMARKS
-    from contraclust.methods import METHODS
+    from contraclust.methods import METHOD_NAMES
 
     cmd = sub.add_parser(
         "reproduce", help="train (or evaluate) a method on a paper's benchmark and compare with the paper",
@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
                     "evaluated epoch, with epochs, images/s and wall time; writes OUT/reproduce.json, "
                     "OUT/reproduce.md and the training run in OUT/run. Expected layouts: "
                     + "; ".join(f"{name}: {b.layout}" for name, b in BENCHMARKS.items()))
-    cmd.add_argument("--method", required=True, choices=list(METHODS), help="the method to reproduce")
+    cmd.add_argument("--method", required=True, choices=METHOD_NAMES, help="the method to reproduce")
     cmd.add_argument("--dataset", required=True, choices=list(BENCHMARKS), help="the paper benchmark")
     cmd.add_argument("--data", required=True, type=Path, metavar="PATH", help="where the benchmark lies on disk")
     cmd.add_argument("--preset", default=None, metavar="NAME",
@@ -43,7 +43,7 @@ def add_parser(sub) -> None:
     cmd.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                      type=override,
                      help="override a preset field, e.g. --set train.eval_every=5 (repeatable)")
-    cmd.add_argument("--out", type=Path, default=None,
+    cmd.add_argument("--out", type=written_path, default=None,
                      help="output folder (default: runs/reproduce-METHOD-DATASET, numbered when taken)")
     cmd.add_argument("--resume", action="store_true", help="continue the training run in --out after a kill")
     add_device_args(cmd)

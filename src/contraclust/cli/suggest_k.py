@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contraclust.cli.common import add_data_args, add_device_args, load_auto, override
+from contraclust.cli.common import add_data_args, add_device_args, load_auto, override, written_path
 
 EXAMPLES = """examples:
   contraclust suggest-k --range 2:30                      # MNIST-5k, the auto recipe's network, 10 min on a CPU
@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
     cmd.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                      type=override,
                      help="override a config field of the training, e.g. --set train.batch_size=128")
-    cmd.add_argument("--out", type=Path, default=None,
+    cmd.add_argument("--out", type=written_path, default=None,
                      help="output folder, a run folder of its own (default: runs/suggest-k, numbered when taken)")
     add_device_args(cmd)
 

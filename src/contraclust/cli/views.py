@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contraclust.cli.common import add_data_args, load, load_auto, output_file, positive_int, refuse_writing_into
+from contraclust.cli.common import (
+    add_data_args, load, load_auto, output_file, positive_int, refuse_writing_into, written_path,
+)
 
 
 def add_parser(sub) -> None:
@@ -16,7 +18,7 @@ def add_parser(sub) -> None:
                        help="whose augmentation (default: auto's for this data on the CPU)")
     views.add_argument("-n", type=positive_int, default=8, help="how many images")
     views.add_argument("--seed", type=int, default=0)
-    views.add_argument("--output", type=Path, default=Path("views.png"))
+    views.add_argument("--output", type=written_path, default=Path("views.png"))
 
 
 def run(args) -> int:

@@ -40,6 +40,24 @@ def evaluate_clustering(labels: np.ndarray, clusters: np.ndarray) -> dict[str, f
     }
 
 
+DOMINANT_SHARE = 0.9  # one cluster holding this share of the samples (K >= 2) is a degenerate partition
+
+
+def degenerate_partition(clusters: np.ndarray, n_clusters: int) -> str | None:
+    """One sentence when the partition is degenerate (empty clusters, or one cluster holding nearly every
+    sample), with what to do; None for a partition that uses its clusters."""
+    sizes = np.bincount(_as_ids(clusters), minlength=n_clusters)
+    empty, largest = int((sizes == 0).sum()), float(sizes.max() / sizes.sum())
+    if n_clusters < 2 or (empty == 0 and largest < DOMINANT_SHARE):
+        return None
+    found = (f"{empty} of the {n_clusters} clusters are empty" if empty else
+             f"one cluster holds {largest:.0%} of the samples")
+    if empty:
+        found += f" and the largest holds {largest:.0%} of the samples"
+    return (f"{found}: the clustering is degenerate; train longer (--budget), ask for fewer clusters (-k; "
+            f"contraclust suggest-k estimates K), or for groups of unequal sizes try --cluster-prior estimated")
+
+
 def _as_ids(values: np.ndarray) -> np.ndarray:
     arr = np.asarray(values).reshape(-1)
     if arr.size == 0:

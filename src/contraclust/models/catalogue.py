@@ -102,8 +102,8 @@ def fetch_hint(data: str | None, clusters: int | None, api: bool = False) -> str
     once and clusters through it."""
     first = KNOWN_BACKBONES[0]
     command = (f"ContrastiveClustering(n_clusters={clusters or 10}, backbone={first.short!r}, download=True)" if api
-               else f"contraclust fit --data {data or 'PHOTOS'} -k {clusters or 10} --backbone {first.short} --freeze "
-               f"--download")
+               else f"contraclust fit --data {data or 'PHOTOS'}{f' -k {clusters}' if clusters else ''} --backbone "
+               f"{first.short} --freeze --download")
     return (f"hint: these are colour photos; clustering them on a frozen pretrained backbone usually separates "
             f"them far better than training from scratch (published heads on such features reach CIFAR-10 ACC "
             f"0.97 and above): `{command}` fetches {first.summary} once ({first.megabytes} MB), and later runs "

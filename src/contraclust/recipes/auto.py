@@ -34,11 +34,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from contraclust.config import AugmentConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, method_options_class
-from contraclust.training.device import cpu_has_fast_bf16
+
+if TYPE_CHECKING:
+    import torch
 
 VECTOR_BUDGET_SECONDS = 120.0
 VECTOR_NEIGHBOURS = 10
@@ -83,6 +84,10 @@ class DeviceProfile:
 
     @classmethod
     def of(cls, device: torch.device | str) -> "DeviceProfile":
+        import torch
+
+        from contraclust.training.device import cpu_has_fast_bf16
+
         device = torch.device(device)
         if device.type == "cuda":
             props = torch.cuda.get_device_properties(device)
@@ -308,6 +313,26 @@ def backbone_reason(cached) -> str:
     return (f"{cached.backbone.short} ({cached.backbone.summary}), frozen: colour photos, and its weights are in the "
             f"local cache ({cached.weights}); the images are embedded once and the vectors clustered "
             f"(--no-pretrained trains a network from scratch instead)")
+
+
+DEFAULT_CLUSTERS = 10
+
+
+def number_of_clusters(data, typed: str | None) -> tuple[int, str]:
+    """K when ``-k`` is not given, and the line that says why: one cluster per class where the data has
+    classes (class folders, a labelled set), else the default with a pointer to ``suggest-k``."""
+    classes = list(getattr(data, "class_names", None) or [])
+    if data.labels is not None:
+        classes = classes or sorted({int(label) for label in data.labels.tolist()})
+    where = typed or "mnist5k"
+    if len(classes) >= 2:
+        named = ", ".join(map(str, classes[:6])) + (", ..." if len(classes) > 6 else "")
+        from contraclust.data.readers import is_image_folder
+
+        kind = "class folder" if typed and is_image_folder(typed) else "class"
+        return len(classes), f"K = {len(classes)}: one cluster per {kind} of {where} ({named}); -k sets another"
+    return DEFAULT_CLUSTERS, (f"K = {DEFAULT_CLUSTERS}, the default: {where} has no classes to count; "
+                              f"`contraclust suggest-k --data {where}` suggests K, -k sets it")
 
 
 def recipe_lines(config) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 from contraclust.config import RunConfig
 from contraclust.console import say
 from contraclust.errors import ConfigError, ContraclustError
+from contraclust.files import appending
 from contraclust.markers import RUN_LOCK
 from contraclust.training.checkpoint import check_same_run, list_checkpoints, load_checkpoint
 
@@ -28,6 +29,8 @@ except ImportError:  # Windows: fall back to an exclusive-create lock file
 
 LOCK_NAME = RUN_LOCK  # also what marks a folder as a run folder for the image reader
 RUN_FILES = ("config.json", "log.csv", "metrics.json", "assignments.csv")
+# Everything a run writes into its folder: a new run with --force may write beside other files, never over these.
+RUN_NAMES = (*RUN_FILES, "checkpoints", "cc-stage", "report", "report.html", "curves.png", "resumes.jsonl")
 RESUME_RECORD = "resumes.jsonl"
 # What a resume may change: how long the run goes on and how it reports, never what it computes.
 SAFE_ON_RESUME = ("train.epochs", "train.progress", "train.log_every", "train.eval_batch_size",
@@ -57,6 +60,7 @@ class RunLock:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_NAME
         self.handle = None
+        self.created = False  # this lock made the lock file (removed again when the folder holds no run)
 
     def __enter__(self) -> "RunLock":
         if self.folder.exists() and not self.folder.is_dir():
@@ -73,6 +77,8 @@ class RunLock:
             return
         if fcntl is not None:
             self.handle.truncate(0)
+            if self.created and not holds_run(self.folder):  # a check that found no run leaves nothing behind
+                self.path.unlink(missing_ok=True)
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
         else:
@@ -84,6 +90,7 @@ class RunLock:
         owner = {"pid": os.getpid(), "host": socket.gethostname(),
                  "since": datetime.datetime.now().isoformat(timespec="seconds")}
         if fcntl is not None:
+            self.created = not self.path.exists()
             handle = open(self.path, "a+")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -148,11 +155,41 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-def check_fresh(folder: Path) -> None:
-    """Refuse to start a new run in a folder that holds one."""
+def stopped_before_a_checkpoint(folder: Path) -> bool:
+    """A run that was stopped (killed, interrupted) before it wrote its first checkpoint: nothing to resume."""
+    return holds_run(folder) and not has_checkpoint(folder) and not (folder / "metrics.json").exists()
+
+
+def _holds_no_file(path: Path) -> bool:
+    """A folder with no file at any depth (a run's empty ``checkpoints/``)."""
+    return path.is_dir() and not any(p.is_file() for p in path.rglob("*"))
+
+
+def check_fresh(folder: Path, force: bool = False) -> None:
+    """Refuse to start a new run in a folder that holds one, or other files (unless ``force``: then beside
+    them, never over a name that a run writes). The files of a run stopped before its first checkpoint are
+    removed, said in one line: the run starts afresh there."""
+    if stopped_before_a_checkpoint(folder):
+        say(f"{folder} holds a run that stopped before its first checkpoint (nothing to resume): starting afresh")
+        for name in ("config.json", "log.csv", "resumes.jsonl", "cc-stage/config.json", "cc-stage/log.csv"):
+            (folder / name).unlink(missing_ok=True)
+        for empty in ("checkpoints", "cc-stage/checkpoints", "cc-stage"):
+            if (folder / empty).is_dir() and not any((folder / empty).iterdir()):
+                (folder / empty).rmdir()
     if holds_run(folder):
         raise ContraclustError(f"{folder} already holds a run; continue it with --resume (API: resume=True) or "
                                f"choose another folder")
+    others = sorted(p.name for p in folder.iterdir()
+                    if p.name != LOCK_NAME and not (p.name in RUN_NAMES and _holds_no_file(p))) if folder.is_dir() else []
+    if others and not force:
+        listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise ContraclustError(f"{folder} holds other files ({listed}); a run writes config.json, log.csv, "
+                               f"checkpoints/, report/ and more into its folder: choose a new or empty folder, or "
+                               f"give --force (API: force=True) to write beside them")
+    clashing = [name for name in RUN_NAMES if name in others]  # (with --force)
+    if clashing:
+        raise ContraclustError(f"{folder} already has {', '.join(clashing)}, which a run would overwrite; --force "
+                               f"writes beside other files, never over them: choose another folder")
 
 
 def fresh_run_folder(base: Path) -> Path:
@@ -201,6 +238,7 @@ def flatten(config: RunConfig) -> dict[str, Any]:
 
     data = config.to_dict()
     data.pop("recipe", None)
+    data.pop("data_as_typed", None)  # how the path was typed: the same data typed from another folder is no change
     options = data.pop("method_options", {}) or {}
     walk("", data)
     walk("method", options) if options else None
@@ -243,5 +281,5 @@ def record_resume(folder: Path, changes: dict[str, list[Any]], device: str) -> N
     """Append one line to ``resumes.jsonl``: when, on what device, and what changed."""
     entry = {"resumed_at": datetime.datetime.now().isoformat(timespec="seconds"), "device": device,
              "changes": changes}
-    with open(folder / RESUME_RECORD, "a") as handle:
+    with appending(folder / RESUME_RECORD) as handle:
         handle.write(json.dumps(entry) + "\n")

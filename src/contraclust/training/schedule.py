@@ -30,9 +30,10 @@ class LearningRateSchedule:
         """Fraction of the cosine done at ``step`` (0 during warm-up, 1 at the last step)."""
         if step < self.warmup_steps:
             return 0.0
-        if self.anchor_step:
+        if self.anchor_step:  # (a step before the anchor, asked after a re-fit, keeps the anchor's progress)
             span = max(1, self.total_steps - self.anchor_step)
-            return min(1.0, self.anchor_progress + (1 - self.anchor_progress) * (step - self.anchor_step) / span)
+            done = max(0, step - self.anchor_step)
+            return min(1.0, self.anchor_progress + (1 - self.anchor_progress) * done / span)
         return min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
 
     def at(self, step: int) -> float:

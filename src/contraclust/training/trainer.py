@@ -29,6 +29,7 @@ from contraclust.config import RunConfig
 from contraclust.console import progress_bar, say
 from contraclust.data import Samples
 from contraclust.errors import ConfigError, TrainingDiverged
+from contraclust.files import write_whole
 from contraclust.methods import ClusteringMethod, build_method, get_method
 from contraclust.metrics import evaluate_clustering
 import contraclust.training.checkpoint as ckpt
@@ -170,6 +171,7 @@ class Trainer:
                                              int(optim.warmup_epochs * self.steps_per_epoch), optim.schedule,
                                              optim.min_lr_ratio)
         self.budget_plan: BudgetPlan | None = None
+        self.last_lr = self.lr_at(self.start_step)  # the learning rate of the last step taken
         self.train_seconds = 0.0  # in this process: the step loops alone, for images per second
         self.images_trained = 0
 
@@ -249,8 +251,9 @@ class Trainer:
     def step_on_views(self, view_a: torch.Tensor, view_b: torch.Tensor, step: int,
                       instance_only: bool = False) -> dict[str, torch.Tensor]:
         loss, parts = self.loss_on_views(view_a, view_b, instance_only)
+        self.last_lr = self.lr_at(step)  # what log.csv records: the rate the step ran at
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr_at(step)
+            group["lr"] = self.last_lr
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -295,7 +298,7 @@ class Trainer:
         train = self.config.train
         if self.out_dir and self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(self.config.to_json())
+            write_whole(self.out_dir / "config.json", self.config.to_json())
             rewrite_log(self.out_dir / "log.csv", self.history)
         budget = BudgetWatch(self)
         step, epoch = self.start_step, self.start_epoch
@@ -339,7 +342,7 @@ class Trainer:
             finished = step >= self.schedule.total_steps
             evaluation_began = self.clock()
             checkpointed = None  # its seconds, when one is written
-            row = {"epoch": epoch, "lr": self.lr_at(step - 1)}
+            row = {"epoch": epoch, "lr": self.last_lr}
             row.update({k: float(v) / counts[k] for k, v in totals.items()})
             if self.data.labels is not None and train.eval_every and (epoch % train.eval_every == 0 or finished):
                 last_prediction = (epoch, *self.predict())
