@@ -1,5 +1,16 @@
-import pytest
-import torch
+import os
+
+from contraclust.threads import available_cores
+
+# A CPU run's last bits depend on how many threads computed it, and contraclust chooses them from the
+# measured speed (threads.py). The suite's runs are pinned to torch's own default count, as a user pins
+# them with --threads or OMP_NUM_THREADS, so that what is promised bit-exact (a killed run resumes to the
+# weights of an uninterrupted one) is; the tests of the choice itself, and the runs beside a busy process,
+# take the pin away.
+os.environ.setdefault("OMP_NUM_THREADS", str(available_cores()))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

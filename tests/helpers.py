@@ -140,3 +140,20 @@ def record_decodes(monkeypatch) -> list:
     monkeypatch.setattr(images, "decode_image", lambda file, *a: decoded.append((file, a[1:])) or decode(file, *a))
     monkeypatch.setenv("CONTRACLUST_NO_CACHE", "1")
     return decoded
+
+
+@contextlib.contextmanager
+def busy_process():
+    """A process that keeps one core busy (a pure Python loop) for the block: a user's machine is never idle."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield hog
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def auto_threads_env(**extra: str) -> dict[str, str]:
+    """The environment of a ``contraclust`` process that chooses its own threads (the suite pins them: conftest)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    return {**env, "PYTHONPATH": str(ROOT / "src"), **extra}

@@ -250,3 +250,10 @@ def test_photo_reading_smoke():
     assert scratch[7] < 8, scratch  # the reduced decode's pixels stay near the whole decode's
     backbone = row_numbers(out, "224 px, a backbone's centre square |")
     assert len(backbone) == 7 and backbone[5:] == [230.4, 150.5], backbone  # KB held: the whole photo, then 224 x 224
+
+
+def test_threads_smoke():
+    out = run_script("threads.py", "--busy", "0", "--steps", "8")
+    for setting in ("0 | default", "0 | 1 thread", "0 | chosen"):
+        threads, rate, wall, ratio = row_numbers(out, setting)
+        assert threads >= 1 and rate > 0 and wall > 0 and ratio > 0

@@ -27,6 +27,7 @@ from contraclust.training.inference import (  # noqa: F401  (load_model, predict
     embed_data, load_model, model_from_state, predict_checkpoint, predict_data,
 )
 from contraclust.run import Run
+from contraclust.threads import threads_asked
 from contraclust.training.trainer import require_samples
 from contraclust.training.checkpoint import FORMAT_VERSION, atomic_torch_save, load_checkpoint, to_plain
 
@@ -43,7 +44,8 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     10 minutes on a CPU, 30 on a GPU), ``epochs`` (fixed length instead of a budget), ``batch_size``,
     ``device`` ("auto", "cpu", "cuda"), ``random_state`` (the seed), ``out_dir`` (logs and
     checkpoints; none by default; an existing run there is refused unless ``resume=True``, which
-    continues it, and a folder holding other files unless ``force=True``), ``overrides`` (dotted ``section.field=value``) and ``init`` (start from another
+    continues it, and a folder holding other files unless ``force=True``), ``threads`` (CPU threads;
+    None: chosen from the measured speed, as the CLI's ``--threads``), ``overrides`` (dotted ``section.field=value``) and ``init`` (start from another
     run's weights). ``cluster_prior`` ("uniform", "none", "estimated") and ``prior_weight``: the
     prior of the method's balance term, for imbalanced data (default: the preset's, uniform with
     weight 1 as in the papers). ``backbone``: images are embedded once through this frozen pretrained
@@ -65,7 +67,8 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                  device: str | None = "auto", random_state: int | None = None, out_dir: str | Path | None = None,
                  overrides: list[str] | None = None, init: str | Path | None = None, progress: bool = True,
                  resume: bool = False, cluster_prior: str | None = None, prior_weight: float | None = None,
-                 backbone: str | None = None, download: bool = False, force: bool = False):
+                 backbone: str | None = None, download: bool = False, force: bool = False,
+                 threads: int | str | None = None):
         self.n_clusters = n_clusters
         self.method = method
         self.preset = preset
@@ -84,8 +87,13 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.backbone = backbone
         self.download = download
         self.force = force
+        self.threads = threads
 
     def fit(self, X: Any, y: np.ndarray | None = None) -> "ContrastiveClustering":
+        with threads_asked(self.threads):
+            return self._fit(X, y)
+
+    def _fit(self, X: Any, y: np.ndarray | None) -> "ContrastiveClustering":
         started_at = time.monotonic()
         device = resolve_device(self.device)
         auto = self.preset in (None, "auto")

@@ -40,15 +40,18 @@ from contraclust.methods import ClusteringMethod, get_method
 from contraclust.metrics import degenerate_partition
 from contraclust.presets import cc_stage_config
 from contraclust.recipes.auto import recipe_lines
+from contraclust.training.budget import Following
 from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
 from contraclust.training.device import resolve_device
 from contraclust.training.outputs import record_whole_run
+from contraclust.training.state import checkpoint_seconds
 from contraclust.training.run_folder import (
     RunLock, check_fresh, flatten, read_run_config, record_resume, recorded_changes, resume_changes,
 )
 from contraclust.training.trainer import Trainer, TrainResult, check_data, initial_weights
 
 CC_STAGE_FOLDER = "cc-stage"
+END_SECONDS = 0.3  # after the report: metrics.json's whole-run time, the lines printed, the process's exit
 
 
 @dataclass
@@ -110,9 +113,10 @@ class Run:
         self.resuming = resuming
         self.announce = announce
         self.force = force  # a new run may be written into a folder beside other files
-        self.fingerprint = fingerprint(data)
+        self.fingerprint = fingerprint(data, samples=not config.frozen_backbone)  # (embedded anew: last bits vary)
         self.changes: dict[str, list[Any]] = {}  # what a resume changed, recorded in resumes.jsonl
         self.trainer: Trainer | None = None  # the last stage's, once trained
+        self._setup_seconds = 0.0  # how long the last stage's trainer took to build
         self.stage_epochs: list[int] = []  # the epochs of each stage, once trained
         self.result: RunResult | None = None
         check_data(config, data)
@@ -166,22 +170,25 @@ class Run:
             if self.announce:
                 self._announce()
             started_at, weights = self.started_at, self.init_state
-            for stage in self.stages:
-                weights, started_at = self._stage(stage, weights, started_at)
+            for index, stage in enumerate(self.stages):
+                after = self.stages[index + 1] if index + 1 < len(self.stages) else None
+                weights, started_at = self._stage(stage, weights, started_at, after)
             self.result = RunResult(**vars(self._stage_result), stages=[s.name for s in self.stages])
             warning = degenerate_partition(self.result.labels, self.result.probabilities.shape[1])
             if warning is not None and main_process():
                 say(f"warning: {warning}")
             if holding:
-                self._write_figures()
+                self._write_figures(started_at)
                 if (self.folder / "metrics.json").exists():
                     record_whole_run(self.folder, time.monotonic() - started_at)
             self.result.wall_seconds = time.monotonic() - started_at
         return self.result
 
-    def _stage(self, stage: Stage, weights: dict | None, started_at: float) -> tuple[dict, float]:
+    def _stage(self, stage: Stage, weights: dict | None, started_at: float,
+               after: Stage | None = None) -> tuple[dict, float]:
         """Train (or resume, or reuse) one stage: its weights, and the run's start as it now counts (moved
-        back by the time the stage spent in earlier processes)."""
+        back by the time the stage spent in earlier processes). A budgeted prelude leaves room for the
+        shortest run of the stage ``after`` it, and hands that stage the speeds it measured."""
         folder = self._folder_of(stage)
         about = f"{self.config.method.upper()}: " if stage.prelude else ""
         if stage.prelude and folder is not None and (folder / "metrics.json").exists():
@@ -190,9 +197,12 @@ class Run:
             self.stage_epochs.append(int(state["epoch"]))
             return state["model"], started_at - (state["history"][-1]["wall_seconds"] if state.get("history") else 0.0)
         own_extra = self.instance_data if get_method(stage.config.method).has_instance_loss else None
+        built = time.monotonic()
         trainer = Trainer(stage.config, self.data, folder, self.device, init_state=weights, started_at=started_at,
                           instance_data=own_extra, method=stage.build() if stage.build else None,
-                          data_fingerprint=self.fingerprint)
+                          data_fingerprint=self.fingerprint, prior_speed=self._measured_speed(stage))
+        self._setup_seconds = time.monotonic() - built
+        trainer.following = self._following(stage, after, trainer)
         if self.resuming and folder is not None and trainer.resume():
             say(f"{about}resuming " + (f"the {stage.name} in " if stage.prelude else "")
                 + f"{folder} from epoch {trainer.start_epoch}")
@@ -208,6 +218,25 @@ class Run:
         self.trainer, self._stage_result = trainer, result
         self.stage_epochs.append(result.epochs)
         return trainer.method.state_dict(), trainer.started_at
+
+    def _following(self, stage: Stage, after: Stage | None, trainer: Trainer) -> Following | None:
+        """For a prelude sharing the budget with the stage after it: that stage's shortest run, at this one's
+        speeds (its setup measured as this one's), so the prelude ends early enough for it."""
+        share, whole = stage.config.train.budget_seconds, after.config.train.budget_seconds if after else 0.0
+        if not (stage.prelude and share and whole > share):
+            return None
+        return Following(whole, self._setup_seconds, checkpoint_seconds(trainer.method) if trainer.out_dir else 0.0,
+                         after.config.train.after_seconds, share=1.0 - share / whole)
+
+    def _measured_speed(self, stage: Stage) -> tuple[float, float] | None:
+        """The step and evaluation times the stage before measured, for a stage that trains the same network
+        on the same data in the same batches (C3 after its CC stage); None otherwise."""
+        before = self.trainer
+        if before is None or before.budget_watch is None or stage.build is not None:
+            return None
+        same = (before.config.train.batch_size == stage.config.train.batch_size
+                and before.config.model == stage.config.model and before.config.augment == stage.config.augment)
+        return before.budget_watch.speed() if same else None
 
     def _announce(self) -> None:
         """What is about to train, in one line, and for a new run the auto recipe's choices with their reasons."""
@@ -225,8 +254,9 @@ class Run:
             return None
         return self.folder / stage.folder if stage.folder else self.folder
 
-    def _write_figures(self) -> None:
-        """curves.png, and the report unless it was turned off (its time is kept out of a budget)."""
+    def _write_figures(self, started_at: float) -> None:
+        """curves.png, and the report unless it was turned off: inside a time budget, the report made to fit
+        what is left of it (counted from ``started_at``), or skipped with one line."""
         try:
             from contraclust.report.plots import plot_training_log
 
@@ -237,8 +267,15 @@ class Run:
             pass
         if self.report:
             from contraclust.report.html import write_report
+            from contraclust.report.sizing import smallest_report_seconds
 
-            say(f"report: {write_report(self.folder, self.data, self.device)}")
+            budget = self.config.train.budget_seconds
+            left = budget - (time.monotonic() - started_at) - END_SECONDS if budget else None
+            written = write_report(self.folder, self.data, self.device, seconds=left,
+                                   predicted=(self.result.labels, self.result.probabilities))
+            say(f"report: {written}" if written else
+                f"report: skipped: {max(0.0, left):.1f} s of the time budget are left and the smallest report takes "
+                f"about {smallest_report_seconds():.1f} s; `contraclust report {self.folder}` writes it")
 
 
 def refuse_a_folder_inside_the_data(folder: Path | None, data_spec: str | None) -> None:
@@ -317,7 +354,7 @@ def _check_data_fingerprint(folder: Path, data: Samples) -> None:
                 say(f"warning: the checkpoint in {directory} was written before checkpoints kept a fingerprint of "
                     f"their data; the data cannot be checked")
                 return
-            changed = differences(stored, fingerprint(data))
+            changed = differences(stored, fingerprint(data, samples=stored.get("samples") is not None))
             if changed:
                 raise ContraclustError(f"{folder} was trained on other data: {'; '.join(changed)}. --resume "
                                        f"continues a run on its own data; to train on new data, start a new run "

@@ -36,14 +36,16 @@ def test_the_default_job_on_digits_ends_inside_its_budget_report_included(tmp_pa
     elapsed = time.monotonic() - began
     assert fit.returncode == 0, fit.stderr
     plans = [line for line in fit.stderr.splitlines() if line.startswith("time budget ") and ": measured" in line]
-    assert len(plans) == 2, fit.stderr  # the CC stage (85% of the budget), then the C3 stage (the rest)
-    assert plans[0].startswith("time budget 13 s") and plans[1].startswith("time budget 15 s")
+    assert len(plans) == 2, fit.stderr  # the CC stage (85% of the budget, or less), then the C3 stage (the rest)
+    assert plans[0].startswith("time budget 13 s") or plans[0].endswith(
+        "(its share, 13 s, shortened so that the stage after it fits its shortest run)"), plans[0]
+    assert plans[1].startswith("time budget 15 s") and plans[1].endswith("(speeds measured by the stage before)")
     assert (run / "report.html").exists() and (run / "cc-stage" / "metrics.json").exists()
     assert BUDGET / 2 <= elapsed <= promised_end(fit.stderr) + IN_PROCESS_ALLOWANCE, fit.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["budget_plan"]["budget_seconds"] == BUDGET
-    assert json.loads((run / "cc-stage" / "metrics.json").read_text())["budget_plan"]["budget_seconds"] == \
-        pytest.approx(BUDGET * 0.85)
+    assert json.loads((run / "cc-stage" / "metrics.json").read_text())["budget_plan"]["budget_seconds"] <= \
+        BUDGET * 0.85 + 1e-9
     assert elapsed - 0.5 <= metrics["wall_seconds"] <= elapsed  # the whole run: both stages and the report
 
 

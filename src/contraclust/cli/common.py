@@ -29,6 +29,18 @@ def add_backbone_args(cmd: argparse.ArgumentParser, required: bool = False) -> N
                      help="allow downloading the backbone's weights (never done otherwise)")
 
 
+def add_threads_arg(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--threads", type=threads_arg, default=None, metavar="N",
+                     help="CPU threads for training, embedding and decoding images (default: auto, chosen from "
+                          "the measured speed, which beside other busy programs is often fewer than the cores; "
+                          "OMP_NUM_THREADS is honoured too). A fixed count also makes a CPU run bit-reproducible")
+
+
+def threads_arg(text: str):
+    """An argparse type: ``auto`` or a whole number of at least 1."""
+    return None if text.strip().lower() == "auto" else positive_int(text)
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     try:
@@ -112,6 +124,7 @@ def refuse_writing_into(path, data_spec, what: str) -> None:
 
 def add_device_args(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    add_threads_arg(cmd)
     cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_backbone_args, add_data_args, load_embedded, output_file, refuse_writing_into, written_path,
+    add_backbone_args, add_data_args, add_threads_arg, load_embedded, output_file, refuse_writing_into, written_path,
 )
 
 
@@ -17,6 +17,7 @@ def add_parser(sub) -> None:
                      help="a .npz (x, y when labelled, paths) or a .npy (the vectors only)")
     cmd.add_argument("--batch-size", type=int, default=64)
     cmd.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    add_threads_arg(cmd)
     cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -163,7 +163,8 @@ def _new_config(args: argparse.Namespace, device):
     weights = args.weights and Path(args.weights).expanduser()
     config.backbone_weights = os.path.abspath(weights) if weights and weights.exists() else args.weights
     if not args.no_report and config.train.budget_seconds:
-        config.train.after_seconds = report_seconds(len(data))  # the budget ends with the report written
+        # the budget ends with the report written (a report that does not fit what is left shrinks)
+        config.train.after_seconds = report_seconds(len(data), budget_seconds=config.train.budget_seconds)
     config.validate()
     if args.out is None:
         default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"

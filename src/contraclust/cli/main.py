@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if hasattr(args, "threads"):
+        from contraclust.threads import ask_for_threads
+
+        ask_for_threads(args.threads)  # (None: chosen from the measured speed)
     if int(os.environ.get("RANK", "0")) == 0:
         show_messages()  # the package's messages (warnings, plans, progress notes) as lines on stderr
     in_main_thread = threading.current_thread() is threading.main_thread()  # (signals are set there only)

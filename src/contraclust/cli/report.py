@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contraclust.cli.common import add_data_args, load_run_data
+from contraclust.cli.common import add_data_args, add_threads_arg, load_run_data
 
 
 def add_parser(sub) -> None:
@@ -12,6 +12,7 @@ def add_parser(sub) -> None:
     cmd.add_argument("run", type=Path, help="a run folder")
     add_data_args(cmd)
     cmd.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    add_threads_arg(cmd)
 
 
 def run(args) -> int:

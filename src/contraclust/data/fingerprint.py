@@ -34,13 +34,16 @@ def _sample_digest(samples) -> str:
     return "sampled:" + digest.hexdigest()
 
 
-def fingerprint(data: Samples) -> dict[str, Any]:
-    """The data's fingerprint, as plain data (it goes into checkpoints)."""
+def fingerprint(data: Samples, samples: bool = True) -> dict[str, Any]:
+    """The data's fingerprint, as plain data (it goes into checkpoints). ``samples=False``: no digest of the
+    samples themselves, for vectors a frozen backbone embeds anew each time (their last bits depend on the
+    threads and the device); their files' paths, labels, count and shape are kept."""
     labels = hashlib.sha256(np.ascontiguousarray(data.labels).tobytes()).hexdigest() if data.labels is not None else None
     paths = getattr(data, "paths", None) or []
+    named = paths or getattr(data, "ids", None) or []
     return {"n": len(data), "shape": list(data.sample_shape), "kind": "images" if data.is_image else "vectors",
-            "samples": _sample_digest(data.tensor), "labels": labels, "paths": _digest(paths), "absolute_paths": True,
-            "paths_from_here": _digest([_from_here(p) for p in paths])}
+            "samples": _sample_digest(data.tensor) if samples else None, "labels": labels, "paths": _digest(named),
+            "absolute_paths": True, "paths_from_here": _digest([_from_here(p) for p in paths])}
 
 
 def _from_here(path: str) -> str:
@@ -60,7 +63,7 @@ def check_own_data(stored: dict[str, Any] | None, data: Samples, where: str) -> 
     and what changed. A run whose checkpoint holds no fingerprint (written before they did) is not checked."""
     from contraclust.errors import DataError
 
-    changed = differences(stored, fingerprint(data)) if stored else []
+    changed = differences(stored, fingerprint(data, samples=stored["samples"] is not None)) if stored else []
     if changed:
         raise DataError(f"the run's data {where} is not the data it trained on: {'; '.join(changed)}; give --data "
                         f"to use other data on purpose")
@@ -94,7 +97,7 @@ def differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     paths = "paths" if stored.get("absolute_paths") or not current.get("absolute_paths") else "paths_from_here"
     if stored.get("paths") != current.get(paths):
         found.append("its files are other files (names or order)")
-    if stored["samples"] != current["samples"]:
+    if None not in (stored["samples"], current["samples"]) and stored["samples"] != current["samples"]:
         found.append("the content of its samples changed")
     if stored.get("labels") != current.get("labels"):
         found.append("its labels changed")

@@ -5,9 +5,11 @@ pack`` all read images through here, so that neither imports the other.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 import zipfile
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from contraclust.data.dataset import ImageSet
 from contraclust.errors import DataError, WriteError
 from contraclust.files import open_whole
 from contraclust.markers import FOLDER_MARKERS
+from contraclust.threads import ThreadTuner, worker_counts
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -187,15 +190,32 @@ def decode_image_files(files: list[Path], labels: list[int], classes: list[str],
 
 
 def decode_in_order(files: list[Path], mode: str, size: int | None, max_size: int | None, centre_crop: bool = False):
-    """:func:`decode_image` of each file, in the files' order, on a thread per core: Pillow lets go of the
-    GIL while it decodes (two cores decode twice as fast). The first unreadable file stops the rest."""
-    workers = min(8, os.cpu_count() or 1)
-    if workers == 1 or len(files) < 2 * workers:
+    """:func:`decode_image` of each file, in the files' order, on up to a thread per core: Pillow lets go of
+    the GIL while it decodes (two idle cores decode twice as fast). How many decode at once is chosen from
+    the measured images per second (``threads.py``: beside a busy process fewer can be faster), unless the
+    user set the threads. The first unreadable file stops the rest."""
+    counts = worker_counts(min(8, os.cpu_count() or 1))
+    if counts[0] == 1 or len(files) < 4 * counts[0]:
         yield from (decode_image(file, mode, size, max_size, centre_crop) for file in files)
         return
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="contraclust-decode")
+    at_once = [counts[0]]
+    tuner = ThreadTuner("decoding images", "images", counts, lambda n: at_once.__setitem__(0, n), min_items=16,
+                        min_seconds=0.3) if len(counts) > 1 else None
+    pool = ThreadPoolExecutor(counts[0], thread_name_prefix="contraclust-decode")
+    pending: deque = deque()
+    waiting = iter(files)
     try:
-        yield from pool.map(lambda file: decode_image(file, mode, size, max_size, centre_crop), files)
+        if tuner is not None:
+            tuner.start()
+        while True:
+            for file in itertools.islice(waiting, max(0, at_once[0] - len(pending))):
+                pending.append(pool.submit(decode_image, file, mode, size, max_size, centre_crop))
+            if not pending:
+                return
+            decoded = pending.popleft().result()
+            if tuner is not None:
+                tuner.tick()
+            yield decoded
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -8,6 +8,7 @@ Preprocessing is the model's own (resize, centre crop, mean/std), done in batche
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from contraclust.console import progress_iter, say
 from contraclust.data.dataset import FeatureSet, ImageSet
 from contraclust.errors import ConfigError
 from contraclust.models.catalogue import SHORT_NAMES, resolve_backbone_name
+from contraclust.threads import torch_tuner
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FAMILIES = ("hf", "timm", "torchvision")
@@ -152,9 +154,11 @@ def embed_images(images: ImageSet, backbone: FrozenBackbone, device: torch.devic
     began = time.perf_counter()
     chunks = []
     starts = range(0, len(images), batch_size)
+    tuner = torch_tuner("embedding", "batches", device.type, min_items=2)
     for start in progress_iter(starts, f"embedding with {backbone.name}", progress):
         batch = images.images[start: start + batch_size].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with tuner.timed() if tuner else contextlib.nullcontext(), \
+                torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             chunks.append(backbone(batch).cpu())
     features = torch.cat(chunks).numpy().astype(np.float32)
     seconds = time.perf_counter() - began

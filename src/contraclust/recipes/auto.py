@@ -32,7 +32,6 @@ Why the rules are what they are (measurements in the README, "Choosing the auto 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -86,6 +85,7 @@ class DeviceProfile:
     def of(cls, device: torch.device | str) -> "DeviceProfile":
         import torch
 
+        from contraclust.threads import available_cores, torch_threads_line
         from contraclust.training.device import cpu_has_fast_bf16
 
         device = torch.device(device)
@@ -96,8 +96,8 @@ class DeviceProfile:
         threads = torch.get_num_threads()
         bf16 = cpu_has_fast_bf16()
         capability = torch.backends.cpu.get_cpu_capability()
-        return cls("cpu", f"CPU, {threads} threads of {os.cpu_count()} cores, {capability}"
-                   + (", native bf16" if bf16 else ""), threads=threads, fast_bf16=bf16)
+        return cls("cpu", f"CPU, {available_cores()} cores, {capability}" + (", native bf16" if bf16 else "")
+                   + f"; {torch_threads_line()}", threads=threads, fast_bf16=bf16)
 
 
 def max_image_size(device: DeviceProfile) -> int:

@@ -90,17 +90,22 @@ def embedding_map(embeddings: np.ndarray, max_points: int = 1500, seed: int = 0)
     rows = np.arange(len(embeddings))
     if len(rows) > max_points:
         rows = np.sort(np.random.default_rng(seed).choice(rows, max_points, replace=False))
-    points = embeddings[rows]
+    coordinates, how = project_2d(embeddings[rows], seed)
+    return coordinates, rows, how
+
+
+def project_2d(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
+    """2-D coordinates of ``points``: UMAP when installed, else t-SNE (scikit-learn); and the method's name."""
     try:
         import umap
 
-        return umap.UMAP(random_state=seed).fit_transform(points), rows, "UMAP"
+        return umap.UMAP(random_state=seed).fit_transform(points), "UMAP"
     except ImportError:
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30.0, max(2.0, (len(points) - 1) / 3)))
         tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed)
-        return tsne.fit_transform(points), rows, "t-SNE"
+        return tsne.fit_transform(points), "t-SNE"
 
 
 def map_figure(coordinates: np.ndarray, clusters: np.ndarray, method: str, path: Path) -> Path:

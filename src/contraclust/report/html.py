@@ -22,8 +22,9 @@ from contraclust.errors import DataError
 from contraclust.files import removed_if_unfinished, write_whole
 from contraclust.report import figures
 from contraclust.report.plots import plot_training_log
+from contraclust.report.sizing import PAGE_SECONDS, ReportClock, fitted_map, smallest_report_seconds
 from contraclust.training.checkpoint import load_checkpoint
-from contraclust.training.inference import model_from_state, predict_and_embed
+from contraclust.training.inference import embed_data, model_from_state, predict_data
 
 THUMBNAIL_SIDE = 64
 MAP_SIZE = (640, 480)
@@ -64,56 +65,84 @@ window.addEventListener("load", function () {
 LOW_CONFIDENCE = 0.75  # a from-scratch photo run whose mean confidence is below this gets the backbone hint
 
 
-def report_seconds(n_samples: int, map_points: int = 1500) -> float:
-    """About twice ``write_report``'s time on 2 CPU cores (measured: 6.3 s for 5,000 MNIST digits, 1.8 s
-    for 400; t-SNE dominates), which ``fit`` keeps out of a time budget so that the run, report included,
-    ends in time also on slower machines."""
-    return 3.0 + 0.004 * min(n_samples, map_points) + 0.0006 * n_samples
+def report_seconds(n_samples: int, map_points: int = 1500, budget_seconds: float | None = None) -> float:
+    """What ``fit`` keeps of a time budget for the report: about its time on a 2-core CPU (measured on
+    MNIST-5k after the run's curves.png: 1.2 s for loading scikit-learn's manifold module, 3.3 s for t-SNE
+    of 1,500 points, 0.4 s to embed them, 1 s for the figures, galleries and page; the final read-out is
+    reused), at most 10% of a short budget: the report then measures and shrinks to what is left
+    (``report/sizing.py``)."""
+    full = 1.5 + 0.003 * min(n_samples, map_points) + 0.0002 * n_samples
+    return full if budget_seconds is None else min(full, max(smallest_report_seconds(), 0.1 * budget_seconds))
 
 
 def write_report(run_dir: str | Path, data: Samples | None = None, device: str | None = "auto",
-                 gallery: int = 12, map_points: int = 1500) -> Path:
+                 gallery: int = 12, map_points: int = 1500, *, predicted: tuple[np.ndarray, np.ndarray] | None = None,
+                 seconds: float | None = None) -> Path | None:
     """Write ``RUN_DIR/report.html`` and ``RUN_DIR/report/`` for the run's newest checkpoint applied to
-    ``data`` (default: the run's own data). Returns the HTML file's path."""
+    ``data`` (default: the run's own data). Returns the HTML file's path. ``predicted``: (clusters,
+    probabilities) of ``data`` already read out (fit's last); ``seconds``: the time the report may take:
+    its map is sampled smaller and its galleries cut to fit, said at its top; None (nothing written) when
+    even the smallest report does not fit."""
+    clock = ReportClock(seconds)
+    if clock.left() < smallest_report_seconds():
+        return None
     run_dir = Path(run_dir)
     state = load_checkpoint(run_dir)
     config = config_from_dict(state["config"])
     if data is None:
         data = load_data(config.data, max_size=config.augment.size, progress=False)
     method = model_from_state(state, config, data.sample_shape, run_dir)
-    clusters, probabilities, embeddings = predict_and_embed(method, config, data, device)
+    clusters, probabilities = predicted if predicted is not None else predict_data(method, config, data, device)
     folder, out = run_dir / "report", run_dir / "report.html"
     with removed_if_unfinished(folder, out):  # a full disk leaves no half report behind
         if folder.exists():
             shutil.rmtree(folder)
         (folder / "samples").mkdir(parents=True)
-        write_whole(out, _page(run_dir, config, data, folder, clusters, probabilities, embeddings, gallery, map_points))
+        embed = lambda rows: embed_data(method, config, data, device, rows)  # noqa: E731
+        write_whole(out, _page(run_dir, config, data, folder, clusters, probabilities, embed, gallery, map_points,
+                               clock))
     return out
 
 
 def _page(run_dir: Path, config, data: Samples, folder: Path, clusters: np.ndarray, probabilities: np.ndarray,
-          embeddings: np.ndarray, gallery: int, map_points: int) -> str:
-    """The report's HTML, its figures and thumbnails written into ``folder`` on the way."""
+          embed, gallery: int, map_points: int, clock: ReportClock) -> str:
+    """The report's HTML, its figures, map and thumbnails written into ``folder`` on the way: the figures
+    first, then the map, then the galleries, each fitted to the time left on ``clock``."""
     k = probabilities.shape[1]
     confidence = probabilities.max(axis=1)
     labels = data.labels
     class_names = list(getattr(data, "class_names", []) or [])
     paths = list(getattr(data, "paths", None) or getattr(data, "ids", None) or [])  # image files, or vectors' ids
 
-    sections = [_degenerate_note(clusters, k), _backbone_hint(config, data, confidence),
-                _summary(run_dir, config, data, clusters, labels),
-                _clusters(data, folder, clusters, confidence, labels, class_names, paths, k, gallery),
-                _figures(run_dir, folder, clusters, confidence, labels, k, class_names)]
-    coordinates, rows, how = figures.embedding_map(embeddings, map_points)
+    made_figures = _figures(run_dir, folder, clusters, confidence, labels, k, class_names)
+    coordinates, rows, how = fitted_map(embed, len(clusters), map_points, clock, figures.project_2d,
+                                        reserve=PAGE_SECONDS + 0.1 * k)
     figures.map_figure(coordinates, clusters[rows], how, folder / "map.png")
     captions = [_caption(i, int(clusters[i]), labels, class_names, paths) for i in rows]
-    sections.append(f"<h2>Embeddings ({how} of {len(rows)} samples; hover a point to name it)</h2>"
-                    + _svg_map(coordinates, clusters[rows], captions, k)
-                    + '<p><a href="report/map.png">map.png</a> (the same map as an image)</p>')
+    gallery_of = _clusters(data, folder, clusters, confidence, labels, class_names, paths, k, gallery, clock)
+    cut = _cut_note(len(rows), min(map_points, len(clusters)), gallery_of, run_dir)
+    sections = [_degenerate_note(clusters, k), cut, _backbone_hint(config, data, confidence),
+                _summary(run_dir, config, data, clusters, labels), gallery_of, made_figures,
+                f"<h2>Embeddings ({how} of {len(rows)} samples; hover a point to name it)</h2>"
+                + _svg_map(coordinates, clusters[rows], captions, k)
+                + '<p><a href="report/map.png">map.png</a> (the same map as an image)</p>']
     title = f"contraclust report: {run_dir.name}"
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
             f'<p id="broken" hidden></p>\n' + "\n".join(sections) + f"\n<script>{CHECK_IMAGES}</script>\n</body></html>\n")
+
+
+def _cut_note(mapped: int, wanted: int, galleries: str, run_dir: Path) -> str:
+    """At the top of a report cut to fit its time: what was left out."""
+    cut = []
+    if mapped < wanted:
+        cut.append(f"the map shows {mapped} of the {wanted} samples it would")
+    if CUT_MARK in galleries:
+        cut.append("some galleries have fewer thumbnails")
+    if not cut:
+        return ""
+    return (f'<p class="hint" id="cut">Written within the run\'s time budget: {"; ".join(cut)}. '
+            f"<code>contraclust report {html.escape(str(run_dir))}</code> writes it whole.</p>")
 
 
 def _degenerate_note(clusters: np.ndarray, k: int) -> str:
@@ -192,8 +221,11 @@ def _svg_map(coordinates: np.ndarray, clusters: np.ndarray, captions: list[str],
             f'style="border:1px solid #ddd">{dots}</svg><p>clusters: {legend}</p>')
 
 
+CUT_MARK = "<!-- cut to the time left -->"
+
+
 def _clusters(data: Samples, folder: Path, clusters, confidence, labels, class_names, paths, k: int,
-              gallery: int) -> str:
+              gallery: int, clock: ReportClock) -> str:
     parts = ["<h2>Clusters</h2>"]
     for cluster in range(k):
         members = np.flatnonzero(clusters == cluster)
@@ -211,15 +243,22 @@ def _clusters(data: Samples, folder: Path, clusters, confidence, labels, class_n
         ranked = members[np.argsort(-confidence[members], kind="stable")]
         most, least = ranked[:gallery], ranked[::-1][:gallery]
         parts.append(f'<div class="cluster">{head}</h3>'
-                     f"<div>most confident</div>{_gallery(data, folder, most, confidence, labels, class_names, paths)}"
-                     f"<div>least confident</div>{_gallery(data, folder, least, confidence, labels, class_names, paths)}"
+                     f"<div>most confident</div>"
+                     f"{_gallery(data, folder, most, confidence, labels, class_names, paths, clock)}"
+                     f"<div>least confident</div>"
+                     f"{_gallery(data, folder, least, confidence, labels, class_names, paths, clock)}"
                      "</div>")
     return "\n".join(parts)
 
 
-def _gallery(data: Samples, folder: Path, rows: np.ndarray, confidence, labels, class_names, paths) -> str:
+def _gallery(data: Samples, folder: Path, rows: np.ndarray, confidence, labels, class_names, paths,
+             clock: ReportClock) -> str:
+    """Thumbnails of ``rows`` (ids for vectors), until the time left is the page's own."""
     items = []
     for i in rows:
+        if clock.left() < PAGE_SECONDS:
+            items.append(CUT_MARK)
+            break
         text = f"{confidence[i]:.2f}" + (f" · {_class_name(labels[i], class_names)}" if labels is not None else "")
         name = html.escape(paths[i] if paths else f"#{i}")
         file = folder / "samples" / f"{i}.png"

@@ -99,6 +99,28 @@ class BudgetPlan:
 
 
 @dataclass
+class Following:
+    """A stage that follows this one inside the same budget (C3 after its CC stage): the whole budget, and
+    that stage's shortest run at the speeds measured here (same network, same data): ``setup_seconds``
+    (building its trainer), ``min_steps`` steps, one read-out, a checkpoint, its files and the report
+    (``after_seconds``, an unloaded machine's estimate, times the slowdown). ``share``: the part of the
+    whole budget it gets when that is more than its shortest run."""
+
+    whole_seconds: float
+    setup_seconds: float
+    checkpoint_seconds: float
+    after_seconds: float
+    share: float = 0.15
+    min_steps: int = 10
+    finish_seconds: float = 1.0
+
+    def shortest(self, step_seconds: float, eval_seconds: float, slowdown: float = 1.0) -> float:
+        needed = (self.setup_seconds + self.min_steps * step_seconds + eval_seconds + self.checkpoint_seconds
+                  + (self.finish_seconds + self.after_seconds) * slowdown)
+        return max(self.share * self.whole_seconds, needed)
+
+
+@dataclass
 class RunShape:
     """What the planner needs to know of the run besides time."""
 
@@ -152,7 +174,18 @@ class BudgetKeeper:
     def __init__(self, budget_seconds: float, started_at: float, clock: Callable[[], float] = time.monotonic,
                  sync: Callable[[], None] = lambda: None, warmup_steps: int = 3, min_calibration_steps: int = 5,
                  min_calibration_seconds: float = 10.0, finish_seconds: float = 3.0,
-                 min_window_seconds: float = 10.0, min_warmup_seconds: float = 1.0):
+                 min_window_seconds: float = 10.0, min_warmup_seconds: float = 1.0, after_seconds: float = 0.0,
+                 following: Following | None = None, prior_step_seconds: float | None = None):
+        """``finish_seconds``: the files at the end; ``after_seconds``: what follows them inside the budget (the
+        report), an estimate at an unloaded machine's speed that grows with the slowdown the guard measures.
+        ``following``: a later stage inside the same budget (``Following``): this one ends early enough for
+        that stage's shortest run. ``prior_step_seconds``: the step time measured by an earlier stage on the
+        same network and data: no calibration, the plan is made after the first step."""
+        self.nominal_seconds = budget_seconds
+        self.following = following
+        self.after_seconds = after_seconds
+        self._prior = prior_step_seconds
+        self._planned_step_seconds: float | None = None
         self.budget_seconds = budget_seconds
         self.started_at = started_at
         self.clock = clock
@@ -180,13 +213,33 @@ class BudgetKeeper:
 
     @property
     def margin(self) -> float:
-        """Kept back for drift: 2% of the budget, at least 3 s."""
-        return max(3.0, 0.02 * self.budget_seconds)
+        """Kept back for drift: 2% of the budget, at least 2 s."""
+        return max(2.0, 0.02 * self.budget_seconds)
+
+    @property
+    def slowdown(self) -> float:
+        """How much slower the steps run now than when the plan was made (at least 1): what the work after
+        training (the report) is expected to slow down by too."""
+        if self._planned_step_seconds is None or self._step_seconds is None:
+            return 1.0
+        return max(1.0, self._step_seconds / self._planned_step_seconds)
+
+    @property
+    def tail(self) -> float:
+        """The files at the end and what follows them (the report), at the measured slowdown."""
+        return (self.finish_seconds + self.after_seconds) * self.slowdown
 
     @property
     def reserve(self) -> float:
-        """Kept back at planning: the final read-out's files and plot, and the margin for drift."""
-        return self.finish_seconds + self.margin
+        """Kept back at planning: the final read-out's files, the report, and the margin for drift."""
+        return self.tail + self.margin
+
+    def _place_the_deadline(self, eval_seconds: float) -> None:
+        """This stage's budget: its own share, or less where the stage that follows would not fit its
+        shortest run into the rest of the whole budget (at the speeds measured now)."""
+        if self.following is not None and self._step_seconds is not None:
+            needed = self.following.shortest(self._step_seconds, eval_seconds, self.slowdown)
+            self.budget_seconds = min(self.nominal_seconds, self.following.whole_seconds - needed)
 
     # ------------------------------------------------------------------ calibration
     @property
@@ -204,6 +257,9 @@ class BudgetKeeper:
         if self._step_seconds is not None:
             return True
         self._calibration_steps += 1
+        if self._prior is not None:  # an earlier stage measured this network and data: plan after one step
+            self._step_seconds = self._prior
+            return True
         if self._first_step_at is None:
             self._first_step_at = self.clock()
         if self._calibration_start is None:
@@ -230,13 +286,15 @@ class BudgetKeeper:
 
     def make_plan(self, step: int, eval_seconds: float, shape: RunShape) -> BudgetPlan:
         assert self._step_seconds is not None, "make_plan needs a finished calibration"
+        self._planned_step_seconds = self._step_seconds
+        self._place_the_deadline(eval_seconds)
         now = self.elapsed()
         time_left = self.budget_seconds - now - self.reserve
         total = steps_that_fit(time_left, step, self._step_seconds, eval_seconds, shape)
         first_epoch = step // shape.steps_per_epoch + 1
         expected = (now + (total - step) * self._step_seconds
                     + evaluation_passes(first_epoch, total, shape) * eval_seconds
-                    + checkpoint_writes(first_epoch, total, shape) * shape.checkpoint_seconds + self.finish_seconds)
+                    + checkpoint_writes(first_epoch, total, shape) * shape.checkpoint_seconds + self.tail)
         self.plan = BudgetPlan(self.budget_seconds, 1.0 / self._step_seconds, eval_seconds, total,
                                shape.steps_per_epoch, round(now, 3), round(expected, 3))
         self.start_window(step)
@@ -248,7 +306,7 @@ class BudgetKeeper:
         self.started_at -= spent_seconds
         self.may_extend = False
         self.plan = plan
-        self._step_seconds = 1.0 / plan.steps_per_second
+        self._step_seconds = self._planned_step_seconds = 1.0 / plan.steps_per_second
         self.start_window(step)
 
     # ------------------------------------------------------------------ guard
@@ -270,7 +328,8 @@ class BudgetKeeper:
         average = self._since_plan[0] / self._since_plan[1]
         self._step_seconds = max(average, 0.5 * (average + spent / (step - first)))
         self.start_window(step)
-        time_left = self.budget_seconds - self.elapsed() - self.finish_seconds
+        self._place_the_deadline(self.plan.eval_seconds)
+        time_left = self.budget_seconds - self.elapsed() - self.tail
         slack = time_left - self._remaining_seconds(step, self.plan.total_steps, shape)
         cap = shape.max_epochs * shape.steps_per_epoch if self.may_extend else self.plan.first_total_steps
         behind = slack < 0 and self.plan.total_steps > step + 1

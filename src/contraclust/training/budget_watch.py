@@ -9,6 +9,7 @@ rank (a rank deciding by its own clock could otherwise reach a broadcast that th
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,15 @@ from contraclust.console import say
 from contraclust.training.budget import BudgetKeeper, RunShape, format_duration
 from contraclust.training.distributed import broadcast_object
 from contraclust.training.state import checkpoint_seconds
+
+
+def finish_seconds(writes_files: bool) -> float:
+    """The end of a run after its last read-out, at an unloaded 2-core CPU's speed: assignments.csv and
+    metrics.json (0.02 s for 5,000 samples), curves.png (0.2 s), and loading matplotlib for it when no
+    figure was drawn yet in this process (1.5 s)."""
+    if not writes_files:
+        return 0.5
+    return 1.0 + (0.0 if "matplotlib.pyplot" in sys.modules else 1.5)
 
 
 @dataclass
@@ -49,8 +59,11 @@ class BudgetWatch:
         on_cuda = trainer.device.type == "cuda"
         sync = torch.cuda.synchronize if on_cuda else (lambda: None)
         warmup = 3 + (5 if train.compile and on_cuda else 0)  # compilation happens in the first steps
+        prior = trainer.prior_speed[0] if trainer.prior_speed else None
         keeper = BudgetKeeper(train.budget_seconds, trainer.started_at, trainer.clock, sync, warmup_steps=warmup,
-                              finish_seconds=3.0 + train.after_seconds)
+                              finish_seconds=finish_seconds(trainer.out_dir is not None),
+                              after_seconds=train.after_seconds, following=trainer.following,
+                              prior_step_seconds=prior)
         if trainer.budget_plan is not None:
             keeper.resume(trainer.budget_plan, trainer.start_step)  # started_at already counts the time spent
         return keeper
@@ -60,8 +73,10 @@ class BudgetWatch:
         return self.keeper is not None and self.keeper.calibrating
 
     def step_done(self) -> None:
-        """After every training step: rank 0's keeper counts it while calibrating."""
-        if self.calibrating and self.trainer.dist.is_main:
+        """After every training step: rank 0's keeper counts it while calibrating, once the threads are chosen
+        (the steps of the threads' probe run at other counts: they warm up, they do not calibrate)."""
+        tuner = self.trainer.threads
+        if self.calibrating and self.trainer.dist.is_main and not (tuner and tuner.probing and tuner.probes == 1):
             self.keeper.step_done()
 
     def exclude(self, seconds: float) -> None:
@@ -107,18 +122,31 @@ class BudgetWatch:
                         trainer.data.labels is not None and train.eval_every > 0, train.checkpoint_every,
                         write_seconds if trainer.out_dir else 0.0)
 
+    def speed(self) -> tuple[float, float] | None:
+        """(seconds a step, seconds an evaluation) as measured by now, for a stage that follows on the same
+        network and data; None without a plan."""
+        keeper = self.keeper
+        if keeper is None or keeper.plan is None or keeper._step_seconds is None:
+            return None
+        return keeper._step_seconds, keeper.plan.eval_seconds
+
     def _plan(self, step: int) -> None:
-        """Time one evaluation, plan the steps that fit (rank 0 decides), end the schedule there."""
+        """Time one evaluation (or take an earlier stage's), plan the steps that fit (rank 0 decides), end the
+        schedule there."""
         trainer = self.trainer
         began = trainer.clock()
-        eval_seconds = self.time_evaluation()
+        eval_seconds = trainer.prior_speed[1] if trainer.prior_speed else self.time_evaluation()
         self.keeper.exclude(trainer.clock() - began)
         plan = self.keeper.make_plan(step, eval_seconds, self.run_shape()) if trainer.dist.is_main else None
         trainer.budget_plan = broadcast_object(plan)
         self.keeper.plan = trainer.budget_plan
         trainer.schedule.refit(trainer.budget_plan.total_steps, step)
         if trainer.dist.is_main:
-            say(trainer.budget_plan.describe())
+            keeper = self.keeper
+            shorter = (f" (its share, {format_duration(keeper.nominal_seconds)}, shortened so that the stage after it "
+                       f"fits its shortest run)" if keeper.budget_seconds < keeper.nominal_seconds - 0.5 else "")
+            earlier = " (speeds measured by the stage before)" if trainer.prior_speed else ""
+            say(trainer.budget_plan.describe() + shorter + earlier)
             if trainer.budget_plan.expected_seconds > trainer.budget_plan.budget_seconds:
                 say(f"warning: the time budget of {format_duration(trainer.budget_plan.budget_seconds)} cannot be "
                     f"met: the shortest run (what is done, a step, the read-out and the files) ends after "

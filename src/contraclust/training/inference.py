@@ -131,11 +131,14 @@ def predict_data(method: torch.nn.Module, config: RunConfig, data: Samples, devi
                                  channels_last)
 
 
-def embed_data(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None) -> np.ndarray:
-    """(N, D) embeddings under the same precision and memory format as the run's own evaluations."""
+def embed_data(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None,
+               rows: np.ndarray | None = None) -> np.ndarray:
+    """(N, D) embeddings (of ``rows`` only, when given) under the same precision and memory format as the
+    run's own evaluations."""
     dev = resolve_device(device)
     method, channels_last, autocast = _inference_setup(method, config, data, dev)
-    return embed_samples(method, build_augmenter(config.augment, data.is_image), data.tensor,
+    samples = data.tensor if rows is None else data.tensor[torch.as_tensor(rows, dtype=torch.long)]
+    return embed_samples(method, build_augmenter(config.augment, data.is_image), samples,
                          config.train.eval_batch_size, autocast, channels_last)
 
 

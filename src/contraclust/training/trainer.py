@@ -13,6 +13,7 @@ the time budget while it trains (``budget_watch.py``), its state in a checkpoint
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -32,8 +33,9 @@ from contraclust.errors import ConfigError, TrainingDiverged
 from contraclust.files import write_whole
 from contraclust.methods import ClusteringMethod, build_method, get_method
 from contraclust.metrics import evaluate_clustering
+from contraclust.threads import torch_tuner
 import contraclust.training.checkpoint as ckpt
-from contraclust.training.budget import BudgetPlan
+from contraclust.training.budget import BudgetPlan, Following
 from contraclust.training.budget_watch import BudgetWatch
 from contraclust.training.device import autocast_context, autocast_dtype, configure_cuda, resolve_device
 from contraclust.training.distributed import (
@@ -101,16 +103,22 @@ class Trainer:
                  device: str | torch.device | None = None, init_state: dict[str, torch.Tensor] | None = None,
                  started_at: float | None = None, clock: Callable[[], float] = time.monotonic,
                  instance_data: Samples | None = None, method: ClusteringMethod | None = None,
-                 data_fingerprint: dict | None = None):
+                 data_fingerprint: dict | None = None, following: Following | None = None,
+                 prior_speed: tuple[float, float] | None = None):
         """``started_at``: the ``clock()`` reading at which the run began (default: now): a time budget
         counts from it, and so does each log row's ``wall_seconds``, the time of the whole run (for C3,
         its CC stage included). Resuming moves it back by the time the run had spent before.
         ``instance_data``: extra images of the same shape that train the instance loss only.
         ``method``: a model built by the caller (e.g. suggest-k's heads of many K) instead of
         ``config.method``'s. ``data_fingerprint``: the data's (``data/fingerprint.py``), kept in the
-        checkpoints so that a resume can check it trains on the same data."""
+        checkpoints so that a resume can check it trains on the same data. ``following``: a stage after this
+        one inside the same time budget (``budget.Following``), which this one leaves room for;
+        ``prior_speed``: (seconds a step, seconds an evaluation) measured by the stage before on the same
+        network and data, so that a budgeted run plans without calibrating again."""
         self.clock = clock
         self.started_at = clock() if started_at is None else started_at
+        self.following, self.prior_speed = following, prior_speed
+        self.budget_watch: BudgetWatch | None = None  # during and after fit: the time budget's state
         check_data(config, data)
         self.config = config
         self.device = resolve_device(device)  # under torchrun: cuda:$LOCAL_RANK
@@ -171,6 +179,8 @@ class Trainer:
                                              int(optim.warmup_epochs * self.steps_per_epoch), optim.schedule,
                                              optim.min_lr_ratio)
         self.budget_plan: BudgetPlan | None = None
+        # a CPU's threads chosen from the measured step speed (threads.py); None on CUDA or where the user set them
+        self.threads = torch_tuner(f"{config.method} training steps", "steps", self.device.type, warmup=2)
         self.last_lr = self.lr_at(self.start_step)  # the learning rate of the last step taken
         self.train_seconds = 0.0  # in this process: the step loops alone, for images per second
         self.images_trained = 0
@@ -300,7 +310,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             write_whole(self.out_dir / "config.json", self.config.to_json())
             rewrite_log(self.out_dir / "log.csv", self.history)
-        budget = BudgetWatch(self)
+        budget = self.budget_watch = BudgetWatch(self)
         step, epoch = self.start_step, self.start_epoch
         bar = progress_bar(None if budget.calibrating else self.schedule.total_steps - step,
                            enabled=train.progress and self.dist.is_main, desc=f"{self.config.method} training")
@@ -317,7 +327,8 @@ class Trainer:
             for i, batch in enumerate(self.epoch_batches()):
                 if step >= self.schedule.total_steps:
                     break
-                parts = self.train_step(batch.samples, step, batch.partner, batch.instance_only)
+                with self.threads.timed() if self.threads else contextlib.nullcontext():
+                    parts = self.train_step(batch.samples, step, batch.partner, batch.instance_only)
                 for k, v in parts.items():
                     totals[k] = totals.get(k, 0) + v
                     counts[k] = counts.get(k, 0) + 1
