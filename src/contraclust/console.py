@@ -17,11 +17,24 @@ def say(message: str) -> None:
     logger.info(message)
 
 
+class _LinesBesideBars(logging.StreamHandler):
+    """Each message on a line of its own: a progress bar being drawn is cleared first and drawn again after
+    (tqdm's external write mode), so that no message lands inside a bar's line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm = sys.modules.get("tqdm")
+        if tqdm is None or not getattr(tqdm.tqdm, "_instances", None):
+            super().emit(record)
+            return
+        with tqdm.tqdm.external_write_mode(file=self.stream):
+            super().emit(record)
+
+
 def show_messages(stream=None) -> None:
     """Print the package's messages as plain lines on ``stream`` (default stderr); idempotent."""
     if any(getattr(h, "_contraclust", False) for h in logger.handlers):
         return
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _LinesBesideBars(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler._contraclust = True  # type: ignore[attr-defined]
     logger.addHandler(handler)

@@ -19,14 +19,14 @@ from contraclust.errors import WriteError
 FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def why_not_written(path: Path | str, exc: BaseException) -> WriteError:
-    """The one-line error for a failed write of ``path``."""
+def why_not_written(path: Path | str, exc: BaseException, removed: bool = True) -> WriteError:
+    """The one-line error for a failed write of ``path`` (``removed``: part of it had been written, and is gone)."""
     code = getattr(exc, "errno", None)
     if code in FULL:
         reason = "no space left on the device" if code != errno.EFBIG else "the file would be too large"
     else:
         reason = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).rstrip(".").lower()
-    return WriteError(f"cannot write {path}: {reason}; what was written of it was removed")
+    return WriteError(f"cannot write {path}: {reason}" + ("; what was written of it was removed" if removed else ""))
 
 
 @contextlib.contextmanager
@@ -44,8 +44,9 @@ def open_whole(path: Path | str, mode: str = "w", fsync: bool = False, **options
                 os.fsync(handle.fileno())
         os.replace(partial, path)
     except OSError as exc:
+        begun = partial.exists()
         partial.unlink(missing_ok=True)
-        raise why_not_written(path, exc) from None
+        raise why_not_written(path, exc, removed=begun) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

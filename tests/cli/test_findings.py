@@ -309,3 +309,63 @@ def test_a_failed_checkpoint_write_removes_its_partial_file(tmp_path, monkeypatc
                                          r"written of it was removed"):
         save_checkpoint(tmp_path / "checkpoints", 3, {"model": {}, "config": {}})
     assert list((tmp_path / "checkpoints").iterdir()) == []
+
+
+# ------------------------------------------------------------------ errors beside progress bars
+def run_in_a_terminal(*args: str, timeout: float = 120) -> tuple[str, int]:
+    """``contraclust ARGS`` on a pseudo-terminal of 100 columns (where progress bars are drawn): all it wrote."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "contraclust", *args], stdout=slave, stderr=slave,
+                            close_fds=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    os.close(slave)
+    out = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return out.decode(errors="replace"), proc.wait(timeout=timeout)
+
+
+def test_an_error_while_a_progress_bar_is_drawn_gets_a_line_of_its_own(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    for i in range(2400):  # enough for the bar to be drawn before the bad file, the last one read
+        (folder / ("a" if i % 2 else "b")).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((8, 8, 3), i % 255, np.uint8)).save(folder / ("a" if i % 2 else "b") / f"{i}.png")
+    (folder / "z").mkdir()
+    (folder / "z" / "broken.png").write_bytes(b"not a png")
+    text, code = run_in_a_terminal("pack", "--data", str(folder), "--size", "8", "--output",
+                                   str(tmp_path / "p.ccpack"), "--workers", "1")
+    assert code == 1 and "packing photos at 8 px" in text, text  # the bar was drawn
+    assert f"\ncontraclust: error: corrupt or unreadable image file {folder}/z/broken.png" in text, repr(text)
+
+
+# ------------------------------------------------------------------ more of the probe (issue 37, point 5)
+def test_an_array_of_python_objects_is_refused_unread_and_a_write_that_never_began_says_only_why(tmp_path):
+    objects = tmp_path / "obj.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    before = objects.read_bytes()
+    done = run_cli("fit", "--data", str(objects), "--epochs", "1", *TINY_FIT)
+    assert one_line(done.stderr) == (f"contraclust: error: {objects}: the array holds Python objects (a pickle); "
+                                     f"contraclust reads arrays of numbers and never unpickles a data file (it "
+                                     f"could run code)")
+    assert objects.read_bytes() == before
+    from contraclust.files import write_whole
+    from contraclust.errors import WriteError
+
+    with pytest.raises(WriteError) as refused:
+        write_whole("/proc/contraclust-test.csv", "x")
+    assert str(refused.value) == "cannot write /proc/contraclust-test.csv: no such file or directory"

@@ -139,6 +139,9 @@ def read_array_file(path: str | Path) -> Samples:
     except MemoryError:
         raise DataError(f"{path}: the array it holds is larger than this machine's memory") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        if "Python objects" in str(exc) or "allow_pickle" in str(exc):
+            raise DataError(f"{path}: the array holds Python objects (a pickle); contraclust reads arrays of numbers "
+                            f"and never unpickles a data file (it could run code)") from None
         raise DataError(f"{path}: cannot read array file ({exc})") from None
 
 
