@@ -369,3 +369,23 @@ def test_an_array_of_python_objects_is_refused_unread_and_a_write_that_never_beg
     with pytest.raises(WriteError) as refused:
         write_whole("/proc/contraclust-test.csv", "x")
     assert str(refused.value) == "cannot write /proc/contraclust-test.csv: no such file or directory"
+
+
+def test_a_pack_that_does_not_fit_the_disk_is_refused_at_once_and_leaves_nothing(tmp_path):
+    """Its blocks are reserved before the first image is decoded: no SIGBUS from a memory-mapped write hours
+    later, no half pack filling the disk."""
+    from helpers import colour_photos
+
+    photos = colour_photos(tmp_path / "photos", 60)
+    mount = tmp_path / "small"
+    mount.mkdir()
+    pack = (f"{sys.executable} -m contraclust pack --data {photos} --size 128 --output {mount}/p.ccpack "
+            f"--no-progress; echo rc=$?; ls -A {mount}")
+    command = small_disk_command(mount, 400, pack)
+    if command is None:
+        pytest.skip("this machine allows no private mount namespace (unshare -rm) for a small disk")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert done.stdout.split("rc=")[1].strip() == "1", done.stdout + done.stderr  # and nothing listed after it
+    assert one_line(done.stderr) == (f"contraclust: error: cannot write {mount}/p.ccpack/images.npy: no space left "
+                                     f"on the device; what was written of it was removed: the pack needs 2.8 MB")

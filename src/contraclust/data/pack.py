@@ -167,7 +167,8 @@ def _reserve(output: Path, created: bool, shape: tuple[int, ...]) -> None:
             shutil.rmtree(output, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-        raise WriteError(f"{why_not_written(path, exc)}: the pack needs {needed / 2**30:.2f} GB") from None
+        size = f"{needed / 2**30:.2f} GB" if needed >= 2**30 else f"{needed / 2**20:.1f} MB"
+        raise WriteError(f"{why_not_written(path, exc)}: the pack needs {size}") from None
 
 
 class _RawWriter:
