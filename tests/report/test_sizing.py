@@ -70,3 +70,16 @@ def test_a_report_with_too_little_time_is_not_written_and_one_with_little_is_cut
     page = written.read_text()
     assert 'id="cut"' in page and "Written within the run's time budget" in page
     assert "Embeddings (PCA of 200 samples" in page or "the map shows" in page
+
+
+def test_a_map_of_points_that_are_all_one_point_is_a_pca_and_duplicates_do_not_stop_t_sne():
+    """Barnes-Hut t-SNE on identical points crashed the process (a segmentation fault in scikit-learn, seen
+    on the embeddings of a run that had collapsed to one cluster)."""
+    from contraclust.report.figures import project_2d
+
+    coordinates, how = project_2d(np.ones((64, 5)))
+    assert how == "PCA" and coordinates.shape == (64, 2)
+    points = np.random.default_rng(0).normal(size=(300, 8))
+    points[:50] = points[0]
+    coordinates, how = project_2d(points)
+    assert how in ("t-SNE", "UMAP") and np.isfinite(coordinates).all()

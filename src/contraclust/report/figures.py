@@ -95,7 +95,19 @@ def embedding_map(embeddings: np.ndarray, max_points: int = 1500, seed: int = 0)
 
 
 def project_2d(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
-    """2-D coordinates of ``points``: UMAP when installed, else t-SNE (scikit-learn); and the method's name."""
+    """2-D coordinates of ``points``: UMAP when installed, else t-SNE (scikit-learn); and the method's name.
+    Points that are (nearly) all one point get a PCA map: Barnes-Hut t-SNE cannot split identical points
+    (scikit-learn's crashed the process on the embeddings of a collapsed run), and a map of one point has
+    nothing to show; exact duplicates among others are moved apart by a millionth of the points' spread."""
+    points = np.asarray(points, dtype=np.float64)
+    distinct = len(np.unique(points.round(6), axis=0))
+    if distinct < max(3, 0.05 * len(points)):
+        from sklearn.decomposition import PCA
+
+        return (PCA(2).fit_transform(points) if distinct > 2 else np.zeros((len(points), 2))), "PCA"
+    if distinct < len(points):
+        scale = float(points.std()) or 1.0
+        points = points + np.random.default_rng(seed).normal(scale=1e-6 * scale, size=points.shape)
     try:
         import umap
 
