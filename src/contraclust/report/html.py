@@ -171,6 +171,8 @@ def _summary(run_dir: Path, config, data: Samples, clusters: np.ndarray, labels)
     facts = [("method", config.method), ("preset", config.preset), ("data", data.name),
              ("samples", str(len(data))), ("clusters (K)", str(config.n_clusters)),
              ("sample shape", "x".join(map(str, data.sample_shape)))]
+    if config.frozen_backbone:
+        facts.insert(3, ("frozen backbone", config.frozen_backbone))
     if labels is not None:
         facts += [(name.upper(), f"{value:.4f}") for name, value in evaluate_clustering(labels, clusters).items()]
     cells = "".join(f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td></tr>" for a, b in facts)
