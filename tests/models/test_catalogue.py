@@ -47,3 +47,17 @@ def test_torchvisions_checkpoint_in_torch_hub_is_found(caches):
     checkpoints.mkdir(parents=True)
     (checkpoints / "resnet50-11ad3fa6.pth").write_bytes(b"0")
     assert catalogue.find_cached_backbone().backbone.short == "resnet50"
+
+
+def test_mobilenet_is_found_in_torch_hub_and_the_named_folder_and_comes_last(caches, monkeypatch):
+    checkpoints = caches / "torch" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "mobilenet_v2-b0353104.pth").write_bytes(b"0")
+    assert catalogue.find_cached_backbone() == catalogue.CachedBackbone(
+        catalogue.SHORT_NAMES["mobilenet-v2"], checkpoints / "mobilenet_v2-b0353104.pth")
+    monkeypatch.setenv("CONTRACLUST_BACKBONES", str(caches / "mine"))
+    (caches / "mine").mkdir()
+    (caches / "mine" / "mobilenet-v2.pth").write_bytes(b"0")
+    assert catalogue.find_cached_backbone().weights == caches / "mine" / "mobilenet-v2.pth"
+    (checkpoints / "resnet50-11ad3fa6.pth").write_bytes(b"0")  # any other known backbone is preferred
+    assert catalogue.find_cached_backbone().backbone.short == "resnet50"
