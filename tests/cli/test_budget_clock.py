@@ -28,6 +28,17 @@ def promised_end(stderr: str) -> float:
     return max([BUDGET] + [float(end) for end in ends])
 
 
+def assert_report_written_or_skipped_in_one_line(run, stderr: str) -> None:
+    """The report is written, or (a slow or busy machine, where what is left of the budget cannot hold the
+    smallest report) skipped with the one line that says so and how to write it later."""
+    skipped = [line for line in stderr.splitlines() if line.startswith("report: skipped: ")]
+    if skipped:
+        assert not (run / "report.html").exists() and len(skipped) == 1, stderr
+        assert skipped[0].endswith(f"`contraclust report {run}` writes it"), stderr
+    else:
+        assert (run / "report.html").exists(), stderr
+
+
 def test_the_default_job_on_digits_ends_inside_its_budget_report_included(tmp_path):
     run = tmp_path / "run"
     began = time.monotonic()
@@ -57,7 +68,7 @@ def test_a_fit_process_on_an_image_folder_ends_inside_its_budget_report_included
                   "--device", "cpu", "--no-progress", process=True)
     elapsed = time.monotonic() - began
     assert fit.returncode == 0, fit.stderr
-    assert (run / "report.html").exists()
+    assert_report_written_or_skipped_in_one_line(run, fit.stderr)
     assert BUDGET / 2 <= elapsed <= promised_end(fit.stderr) + PROCESS_ALLOWANCE, fit.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     assert elapsed - 1.0 <= metrics["wall_seconds"] <= elapsed  # counted from the process's start
