@@ -165,8 +165,7 @@ class Run:
                         say("resuming with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in self.changes.items()))
                 else:
                     check_fresh(self.folder, self.force)
-                    self.folder.mkdir(parents=True, exist_ok=True)
-                    write_whole(self.folder / "config.json", self.config.to_json())
+                    _write_config(self.folder, self.config)
             if self.announce:
                 self._announce()
             started_at, weights = self.started_at, self.init_state
@@ -203,6 +202,8 @@ class Run:
                           data_fingerprint=self.fingerprint, prior_speed=self._measured_speed(stage))
         self._setup_seconds = time.monotonic() - built
         trainer.following = self._following(stage, after, trainer)
+        if folder is not None and main_process():
+            _write_config(folder, stage.config)  # as it trains now (a resume may have changed its epochs)
         if self.resuming and folder is not None and trainer.resume():
             say(f"{about}resuming " + (f"the {stage.name} in " if stage.prelude else "")
                 + f"{folder} from epoch {trainer.start_epoch}")
@@ -276,6 +277,12 @@ class Run:
             say(f"report: {written}" if written else
                 f"report: skipped: {max(0.0, left):.1f} s of the time budget are left and the smallest report takes "
                 f"about {smallest_report_seconds():.1f} s; `contraclust report {self.folder}` writes it")
+
+
+def _write_config(folder: Path, config: RunConfig) -> None:
+    """``config.json`` of a run or stage folder: written here alone (the trainer writes its log and outputs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_whole(folder / "config.json", config.to_json())
 
 
 def refuse_a_folder_inside_the_data(folder: Path | None, data_spec: str | None) -> None:

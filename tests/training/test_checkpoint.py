@@ -9,6 +9,7 @@ from contraclust.api import ContrastiveClustering, load_model, predict_checkpoin
 from contraclust.data import read_mnist5k
 from contraclust.errors import CheckpointError, ConfigError, UnsafeCheckpointError
 from contraclust.presets import build_config
+from contraclust.run import Run
 from contraclust.training import Trainer
 from contraclust.training.checkpoint import (
     FORMAT_VERSION, list_checkpoints, load_checkpoint, read_checkpoint_file, save_checkpoint, to_plain,
@@ -32,7 +33,7 @@ def small_data(n=256):
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("trained") / "run"
-    Trainer(tiny_config(), small_data(), run, "cpu").fit()
+    Run.start(tiny_config(), small_data(), run, device="cpu").fit()  # a run folder, config.json included
     np.savez(run.parent / "data.npz", x=small_data().images.numpy()[:, 0], y=small_data().labels)
     return run
 

@@ -24,8 +24,9 @@ def test_train_writes_run_folder_and_logs(tmp_path):
     config = tiny_config(overrides=["train.eval_every=1", "train.checkpoint_every=1"])
     result = Trainer(config, small_data(), tmp_path / "run", "cpu").fit()
     assert set(result.metrics) == {"nmi", "acc", "ari"}
-    for name in ("config.json", "log.csv", "assignments.csv", "metrics.json"):
+    for name in ("log.csv", "assignments.csv", "metrics.json"):
         assert (tmp_path / "run" / name).exists(), name
+    assert not (tmp_path / "run" / "config.json").exists()  # the Run writes it, alone (run.py)
     assert [p.name for p in list_checkpoints(tmp_path / "run" / "checkpoints")] == ["epoch_0001.pt", "epoch_0002.pt"]
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert log[0].startswith("epoch,loss,instance,cluster,entropy") and len(log) == 3

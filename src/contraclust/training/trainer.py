@@ -30,7 +30,6 @@ from contraclust.config import RunConfig
 from contraclust.console import progress_bar, say
 from contraclust.data import Samples
 from contraclust.errors import ConfigError, TrainingDiverged
-from contraclust.files import write_whole
 from contraclust.methods import ClusteringMethod, build_method, get_method
 from contraclust.metrics import evaluate_clustering
 from contraclust.threads import torch_tuner
@@ -313,7 +312,6 @@ class Trainer:
         train = self.config.train
         if self.out_dir and self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            write_whole(self.out_dir / "config.json", self.config.to_json())
             rewrite_log(self.out_dir / "log.csv", self.history)
         budget = self.budget_watch = BudgetWatch(self)
         step, epoch = self.start_step, self.start_epoch
