@@ -30,7 +30,7 @@ from contraclust.metrics import evaluate_clustering
 # Each arm: --set overrides on top of the current auto recipe, written out in full so that an arm means
 # the same whatever the default is. The first screen changed OLD (batch 64, crops of 20-100%: the photo
 # recipe before the screen, and the default again since "batch-256+crop-0.08" lost on a second set of
-# classes); the second screen changed B256 (README, "Colour photos from scratch").
+# classes); the second screen changed B256 (docs/results.md, "Colour photos from scratch").
 OLD = ["train.batch_size=64", "augment.crop_scale=[0.2,1.0]"]
 B256 = ["train.batch_size=256", "augment.crop_scale=[0.08,1.0]"]
 MINED = ["augment.neighbours=10", "augment.neighbour_refresh=5"]

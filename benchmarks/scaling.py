@@ -1,7 +1,7 @@
 """How the cost grows with the data: time of each step and peak memory against N, for vectors and packed
 images, CC and CLC, K from 10 to 1000; a table, a log-log plot and the fitted exponent of each step.
 
-    python benchmarks/scaling.py --plot docs/scaling.png          # the README's table (about 25 min on 2 cores)
+    python benchmarks/scaling.py --plot docs/scaling.png          # the table of docs/speed.md (about 25 min on 2 cores)
     python benchmarks/scaling.py --vectors 3000 6000 --images 300 600 --streamed 300 600 --k-sweep 10 \\
         --sweep-n 3000 --whole 2000 4000 --plot /tmp/scaling.png   # smoke
 

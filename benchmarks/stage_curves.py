@@ -5,7 +5,7 @@
         --set method.cluster_heads=5
     python benchmarks/stage_curves.py --seeds 0 --cc-epochs 2 --c3-epochs 1 --set model.width=8   # smoke
 
-This is how the default job was chosen (README, "How the default job was chosen"): the CC stage is the
+This is how the default job was chosen (docs/results.md, "How the default job was chosen"): the CC stage is the
 ``mnist5k-cpu`` preset (the auto recipe's network, views and optimiser for MNIST-5k) with a cosine over
 ``--cc-epochs``; the C3 stage fine-tunes it with ``mnist5k-cpu-c3`` (a tenth of the learning rate) for
 ``--c3-epochs``. ``--set`` applies to both stages. ``--rows STAGE:E1,E2`` names the epochs the table

@@ -1,4 +1,4 @@
-"""The README's suggest-k table: each command run as written (in its own process), one row each.
+"""The suggest-k table of docs/imbalance-and-k.md: each command run as written (in its own process), one row each.
 
     python benchmarks/suggest_k.py                                   # digits (2 min) and MNIST-5k (10 min)
     python benchmarks/suggest_k.py --only digits                     # the first row alone

@@ -111,7 +111,7 @@ def c3_paper(dataset: str) -> RunConfig:
 
 def mnist5k_cpu_c3() -> RunConfig:
     """C3 stage on MNIST-5k after the mnist5k-cpu CC stage: Adam 1e-4 (C3's 1e-5 follows 1000 CC epochs;
-    ours follow 50) for 10 epochs, one trial on MNIST-5k (README), not tuned further."""
+    ours follow 50) for 10 epochs, one trial on MNIST-5k (docs/results.md), not tuned further."""
     config = mnist5k_cpu()
     config.method, config.preset = "c3", "mnist5k-cpu-c3"
     config.method_options = method_options_class("c3")(cc_stage_preset="mnist5k-cpu")

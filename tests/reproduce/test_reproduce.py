@@ -104,7 +104,7 @@ def test_reproduce_refuses_bad_requests_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_ci_reproduce_command_on_the_shared_cifar10(tmp_path):
-    """The README's CI command: CC's paper preset (ResNet-34, batch 256) for one epoch on 500 images, here with
+    """docs/reproduce.md's CI command: CC's paper preset (ResNet-34, batch 256) for one epoch on 500 images, here with
     the views made at 96 px instead of 224: the same path (reader, protocol, preset, training, read-out,
     tables) in a fifth of the time (one 224 px step takes about a minute on 2 cores)."""
     if not SHARED_CIFAR10.is_dir():

@@ -44,7 +44,7 @@ def test_one_run_measures_every_signal_per_k_and_ranks_them(tmp_path):
 
 
 def test_cli_suggest_k_on_real_digits_puts_the_true_k_in_its_top_two(tmp_path):
-    """The README's promise on real data: scikit-learn's digits (10 classes), K from 8 to 12, 16 epochs (what
+    """The promise of docs/imbalance-and-k.md on real data: scikit-learn's digits (10 classes), K from 8 to 12, 16 epochs (what
     a 40 s budget gives on a 2-core AVX2 machine; a budget's epochs vary with the machine and its load, and
     in one suite run there 40 s ranked K=10 fourth, so the ranking is tested at a fixed length: measured
     9, 10, 8, 11, 12), in fp32 (what precision=auto is there; on an AVX-512 machine with native bf16, auto's

@@ -16,7 +16,7 @@ class C3Options(CCOptions):
     preset) for ``cc_stage_epochs`` (0: that preset's), sharing this run's model and augmentation.
     Under a time budget the CC stage must end by ``cc_stage_budget_fraction`` of it (our setting:
     the papers train C3 for 20 epochs after CC's 1000, i.e. about 2% of the time; a short CPU
-    budget gains more from a larger C3 share, measured on MNIST-5k, README)."""
+    budget gains more from a larger C3 share, measured on MNIST-5k, docs/results.md)."""
 
     zeta: float = 0.6
     tau_c3: float = ranged(1.0, gt=0)

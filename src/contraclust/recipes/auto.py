@@ -5,7 +5,7 @@ Used whenever no preset is named. Every choice is a rule on a :class:`DataProfil
 at the start of ``fit`` and shown by ``contraclust presets --data ...``. The named paper presets are
 never touched by this module.
 
-Why the rules are what they are (measurements in the README, "Choosing the auto recipe"):
+Why the rules are what they are (measurements in docs/results.md and docs/budgets-and-auto.md):
 - On a CPU the convolutions are the whole cost of a step, so the network and the input size set how
   many epochs fit in the 10-minute default: a small CNN at no more than 32 px gives tens of epochs,
   where a ResNet-18 would give a handful. Images are never upscaled on a CPU.
@@ -17,7 +17,7 @@ Why the rules are what they are (measurements in the README, "Choosing the auto 
 - Images on a CPU train in batches of 64. On photos a batch of 256 with CC's crops of 8-100% was
   chosen from a screen on 5 CIFAR-10 classes (airplane to deer: NMI 0.248 against 0.230 in 10
   minutes, 3 seeds, within the spread) and then lost on the other five (dog to truck: 0.473 against
-  0.525), so photos keep 64 and 20-100% (benchmarks/photo_recipe.py; the tables are in the README).
+  0.525), so photos keep 64 and 20-100% (benchmarks/photo_recipe.py; the tables are in docs/results.md).
   Neighbour positives mined from the embedding, a wider network, stronger colour jitter, smaller views
   and a lower instance temperature did not pay either; a longer budget does (NMI 0.25 after the
   default 10 minutes on the first five classes, 0.33 after 30), and the reason line says so.
@@ -282,7 +282,7 @@ def _power_of_two_at_most(n: int) -> int:
 def photo_backbone(profile: DataProfile):
     """Colour photos are embedded through a pretrained backbone when one is already cached (the rule in
     ``models/catalogue.py``): frozen features of such networks separate photos far better than what a CPU
-    trains from scratch in minutes (README, "Photos"). None for other data, or when none is cached."""
+    trains from scratch in minutes (docs/results.md, "Colour photos from scratch"). None for other data, or when none is cached."""
     from contraclust.models.catalogue import find_cached_backbone
 
     if not (profile.is_image and profile.channels == 3):
