@@ -20,8 +20,8 @@ from contraclust.metrics import evaluate_clustering
 from contraclust.models.catalogue import fetch_hint, resolve_backbone_name
 from contraclust.models.pretrained import embed_images, load_backbone
 from contraclust.presets import build_config, get_preset
-from contraclust.recipes.auto import (DataProfile, DeviceProfile, backbone_reason, max_image_size, photo_backbone,
-                                      read_for_a_cached_backbone)
+from contraclust.recipes.auto import (DataProfile, DeviceProfile, backbone_reason, budget_after_embedding,
+                                      max_image_size, photo_backbone, read_for_a_cached_backbone)
 from contraclust.training import resolve_device
 from contraclust.training.inference import (  # noqa: F401  (load_model, predict_checkpoint: the API's too)
     embed_data, load_model, model_from_state, predict_checkpoint, predict_data,
@@ -117,6 +117,9 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             config.frozen_backbone, config.backbone_weights = frozen[0], frozen[1] and str(frozen[1])
             if frozen[2] and config.recipe:
                 config.recipe["reasons"] = {"backbone": frozen[2], **config.recipe["reasons"]}
+            if config.recipe and self.budget is None and self.epochs is None:
+                budget_after_embedding(config, time.monotonic() - started_at, DeviceProfile.of(device))
+                config.validate()
         out_dir = Path(self.out_dir) if self.out_dir is not None else None
         if out_dir is not None and self.resume:
             run = Run.resume(out_dir, lambda stored: data, requested=config, device=device, started_at=started_at)

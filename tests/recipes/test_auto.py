@@ -127,3 +127,22 @@ def test_auto_reads_grey_folders_as_grey(tmp_path):
 def test_device_profile_of_the_cpu():
     profile = DeviceProfile.of(torch.device("cpu"))
     assert profile.kind == "cpu" and profile.threads >= 1 and "CPU" in profile.description
+
+
+def test_embedded_photos_get_the_vectors_budget_after_their_embedding_within_the_images_default():
+    from contraclust.recipes.auto import budget_after_embedding
+
+    vectors = DataProfile("embedded", 5000, False, dim=1280, labelled=True)
+    config = build_config(profile=vectors, device="cpu", n_clusters=5)
+    assert config.method == "c3" and config.train.budget_seconds == 120
+    budget_after_embedding(config, 290.0, CPU)
+    assert config.train.budget_seconds == 410  # the embedding's 290 s, then the vectors' 120 s
+    stage = cc_stage_config(config)  # the CC stage ends 85% of the way through the training time, not the job's
+    assert stage.train.budget_seconds == pytest.approx(290 + 0.85 * 120)
+    assert "reading and embedding the images took 290 s" in config.recipe["reasons"]["train.budget_seconds"]
+    late = build_config(profile=vectors, device="cpu", n_clusters=5)
+    budget_after_embedding(late, 550.0, CPU)
+    assert late.train.budget_seconds == 600  # never past the images' default for the whole job
+    gpu = build_config(profile=vectors, device="cpu", n_clusters=5)
+    budget_after_embedding(gpu, 1750.0, GPU)
+    assert gpu.train.budget_seconds == 1800  # a GPU job's 30 minutes

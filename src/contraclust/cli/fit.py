@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         refuse_a_folder_inside_the_data(args.out, args.data)  # before reading data; again when the run starts
         refuse_a_held_folder(args.out, args.force)
-        config, data = _new_config(args, device)
+        config, data = _new_config(args, device, started_at)
         run = Run.start(config, data, args.out, device=device, init=args.init, started_at=started_at,
                         report=not args.no_report, force=args.force)
     result = run.fit()
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _new_config(args: argparse.Namespace, device):
+def _new_config(args: argparse.Namespace, device, started_at: float):
     """The config and data of a new run from the arguments: the data read for its recipe (or preset, or
     through a frozen backbone), the config resolved by ``build_config``, the default run folder named."""
     from contraclust.presets import build_config, get_preset
@@ -132,7 +132,7 @@ def _new_config(args: argparse.Namespace, device):
     from contraclust.training.run_folder import fresh_run_folder
 
     from contraclust.console import say
-    from contraclust.recipes.auto import backbone_reason, number_of_clusters
+    from contraclust.recipes.auto import DeviceProfile, backbone_reason, budget_after_embedding, number_of_clusters
 
     cached = None
     if args.backbone not in (None, "none"):
@@ -151,6 +151,9 @@ def _new_config(args: argparse.Namespace, device):
                           init=args.init is not None)
     if cached is not None:
         config.recipe["reasons"] = {"backbone": backbone_reason(cached), **config.recipe["reasons"]}
+    embedded = args.backbone not in (None, "none")
+    if embedded and config.recipe and args.budget is None and args.epochs is None:
+        budget_after_embedding(config, time.monotonic() - started_at, DeviceProfile.of(device))
     if k_reason and config.recipe:
         config.recipe["reasons"] = {"n_clusters": k_reason, **config.recipe["reasons"]}
     elif k_reason:
