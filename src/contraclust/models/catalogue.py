@@ -4,9 +4,9 @@ prefers when several are at hand.
 The rule (first found wins): DINOv2 ViT-S/14 (88 MB, the smallest and fastest of the transformers on a
 CPU, and DINOv2's features are the strongest of these for nearest-neighbour and k-means use, the DINOv2
 paper's k-NN tables), DINOv2 ViT-B/14, CLIP ViT-B/16, CLIP ViT-B/32, torchvision's ResNet-50, then
-MobileNetV2 (14 MB; about a tenth of DINOv2-S's compute per image, 0.3 GFLOPs against 4.6 at 224 px, so a
-CPU embeds thousands of photos in seconds, with weaker features: docs/vectors-and-backbones.md, "Photos through pretrained
-features" measures what it gives). Weights are looked for, never fetched, in: a folder named once by
+MobileNetV2 (14 MB; about a tenth of DINOv2-S's compute per image, 0.3 GFLOPs against 4.6 at 224 px: 24
+photos/s on 2 CPU cores, with weaker features; docs/vectors-and-backbones.md, "Photos through pretrained
+features", measures what it gives). Weights are looked for, never fetched, in: a folder named once by
 ``CONTRACLUST_BACKBONES`` (``<short name>/`` holding a ``save_pretrained`` folder, or ``<short name>.pth``
 for torchvision's and the built-in networks), Hugging Face's hub cache (``HF_HUB_CACHE``, ``HF_HOME/hub`` or
 ``~/.cache/huggingface/hub``; safetensors only, which load without running code) and torch's hub cache
