@@ -50,13 +50,13 @@ def test_backbone_none_keeps_scratch_and_a_named_one_is_used(tmp_path, caches):
 
 
 def test_the_estimator_reads_photo_files_at_the_backbones_input_side(tmp_path, caches, monkeypatch):
-    from contraclust import api
+    from contraclust.models import pretrained
 
     tiny_dinov2(caches / "models--facebook--dinov2-small" / "snapshots" / "0123abcd", layers=1)
     photos = colour_photos(tmp_path / "photos")
     seen = []
-    embed = api.embed_images
-    monkeypatch.setattr(api, "embed_images", lambda images, *a, **k: seen.append(images.tensor.shape[1:])
+    embed = pretrained.embed_images
+    monkeypatch.setattr(pretrained, "embed_images", lambda images, *a, **k: seen.append(images.tensor.shape[1:])
                         or embed(images, *a, **k))
     model = estimator().fit(str(photos))
     model.predict(str(photos))

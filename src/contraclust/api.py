@@ -11,25 +11,20 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 from contraclust.config import RunConfig, config_from_dict
-from contraclust.console import say
-from contraclust.data import FeatureSet, ImageSet, Samples, from_array, load_data
+from contraclust.data import Samples, load_data
 from contraclust.data.readers import is_image_folder
 from contraclust.errors import CheckpointError, ConfigError, DataError
-from contraclust.methods.prior import prior_overrides
 from contraclust.metrics import evaluate_clustering
-from contraclust.models.catalogue import fetch_hint, resolve_backbone_name
-from contraclust.models.pretrained import embed_images, load_backbone
-from contraclust.presets import build_config, get_preset
-from contraclust.recipes.auto import (DataProfile, DeviceProfile, backbone_reason, budget_after_embedding,
-                                      max_image_size, photo_backbone, read_for_a_cached_backbone)
+from contraclust.models import pretrained
+from contraclust.prepare import as_samples, prepare
+from contraclust.request import FitRequest, Reading
+from contraclust.run import Run
+from contraclust.threads import threads_asked
 from contraclust.training import resolve_device
+from contraclust.training.checkpoint import FORMAT_VERSION, atomic_torch_save, load_checkpoint, to_plain
 from contraclust.training.inference import (  # noqa: F401  (load_model, predict_checkpoint: the API's too)
     embed_data, load_model, model_from_state, predict_checkpoint, predict_data,
 )
-from contraclust.run import Run
-from contraclust.threads import threads_asked
-from contraclust.training.trainer import require_samples
-from contraclust.training.checkpoint import FORMAT_VERSION, atomic_torch_save, load_checkpoint, to_plain
 
 
 class NotFittedYet(ConfigError, NotFittedError):
@@ -95,36 +90,15 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _fit(self, X: Any, y: np.ndarray | None) -> "ContrastiveClustering":
         started_at = time.monotonic()
-        device = resolve_device(self.device)
-        auto = self.preset in (None, "auto")
-        max_size = max_image_size(DeviceProfile.of(device)) if auto else get_preset(self.preset).augment.size
-        early = self._folder_for_a_backbone(X, auto)
-        data = early[0] if early else as_samples(X, y, max_size)
-        require_samples(data)  # before the config: scikit-learn's checks expect this message for one sample
-        frozen = early[1] if early else self._frozen_route(X, data, auto)
-        if frozen is not None:  # images through the frozen backbone, once (a folder read at its input side)
-            if early is None:
-                self.backbone_ = load_backbone(frozen[0], frozen[1], self.download)
-            data = embed_images(data, self.backbone_, device, progress=self.progress)
-        config = build_config(self.method, self.preset, data=str(X) if isinstance(X, (str, Path)) else None,
-                              profile=DataProfile.of(data) if auto else None, device=device,
-                              n_clusters=self.n_clusters, epochs=self.epochs, budget=self.budget,
-                              batch_size=self.batch_size, seed=self.random_state,
-                              overrides=prior_overrides(self.cluster_prior, self.prior_weight)
-                              + _override_list(self.overrides) + ([] if self.progress else ["train.progress=false"]),
-                              init=self.init is not None)
-        if frozen is not None:
-            config.frozen_backbone, config.backbone_weights = frozen[0], frozen[1] and str(frozen[1])
-            if frozen[2] and config.recipe:
-                config.recipe["reasons"] = {"backbone": frozen[2], **config.recipe["reasons"]}
-            if config.recipe and self.budget is None and self.epochs is None:
-                budget_after_embedding(config, time.monotonic() - started_at, DeviceProfile.of(device))
-                config.validate()
-        out_dir = Path(self.out_dir) if self.out_dir is not None else None
-        if out_dir is not None and self.resume:
-            run = Run.resume(out_dir, lambda stored: data, requested=config, device=device, started_at=started_at)
+        request = self._request(X, y, started_at)
+        prepared = prepare(request)
+        self.backbone_ = prepared.backbone
+        config, data = prepared.config, prepared.data
+        if prepared.out is not None and self.resume:
+            run = Run.resume(prepared.out, lambda stored: data, requested=config, device=prepared.device,
+                             started_at=started_at)
         else:
-            run = Run.start(config, data, out_dir, device=device, init=self.init, started_at=started_at,
+            run = Run.start(config, data, prepared.out, device=prepared.device, init=self.init, started_at=started_at,
                             force=self.force)
         result = run.fit()
         trainer, config = run.trainer, run.config
@@ -139,37 +113,16 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_features_in_ = int(np.prod(data.sample_shape))
         return self
 
-    def _folder_for_a_backbone(self, X: Any, auto: bool) -> tuple[Samples, tuple] | None:
-        """An image folder that a frozen backbone will embed, read once as the backbone takes its images:
-        (the images, the route as :meth:`_frozen_route` gives it), when ``backbone`` names one, or under
-        ``auto`` one is cached and the folder holds colour photos; else None (read as the recipe takes it)."""
-        if self.backbone == "none" or not (isinstance(X, (str, Path)) and is_image_folder(X)):
-            return None
-        if self.backbone is not None:
-            spec = resolve_backbone_name(self.backbone)
-            self.backbone_ = load_backbone(spec, None, self.download)
-            return load_data(X, image_size=self.backbone_.input_side, centre_crop=True), (spec, None, None)
-        early = auto and read_for_a_cached_backbone(X, lambda side: load_data(X, image_size=side, centre_crop=True))
-        if not early:
-            return None
-        cached, self.backbone_, images = early
-        return images, (cached.backbone.spec, cached.weights, backbone_reason(cached))
-
-    def _frozen_route(self, X: Any, data: Samples, auto: bool) -> tuple[str, Path | None, str | None] | None:
-        """(backbone spec, local weights, auto's reason) when images go through a frozen backbone, else None."""
-        if self.backbone == "none" or not data.is_image:
-            if self.backbone not in (None, "none"):
-                raise ConfigError(f"backbone={self.backbone!r} embeds images, but X holds feature vectors")
-            return None
-        if self.backbone is not None:
-            return resolve_backbone_name(self.backbone), None, None
-        profile = DataProfile.of(data)
-        cached = photo_backbone(profile) if auto else None
-        if cached is not None:
-            return cached.backbone.spec, cached.weights, backbone_reason(cached)
-        if auto and profile.channels == 3:
-            say(fetch_hint(str(X) if isinstance(X, (str, Path)) else None, self.n_clusters, api=True))
-        return None
+    def _request(self, X: Any, y: np.ndarray | None, started_at: float | None = None) -> FitRequest:
+        """The estimator's parameters as a :class:`~contraclust.request.FitRequest` (``contraclust fit`` makes
+        the same from its arguments)."""
+        return FitRequest(data=X, labels=y, n_clusters=self.n_clusters, method=self.method, preset=self.preset,
+                          budget=self.budget, epochs=self.epochs, batch_size=self.batch_size, seed=self.random_state,
+                          overrides=_override_list(self.overrides), cluster_prior=self.cluster_prior,
+                          prior_weight=self.prior_weight, reading=Reading(progress=self.progress),
+                          backbone=self.backbone, freeze=self.backbone not in (None, "none"), download=self.download,
+                          init=self.init, out=Path(self.out_dir) if self.out_dir is not None else None, report=False,
+                          device=self.device, started_at=started_at, face="api", name_a_folder=False)
 
     def fit_predict(self, X: Any, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
         return self.fit(X, y).labels_
@@ -229,7 +182,8 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         folder = isinstance(X, (str, Path)) and is_image_folder(X)
         data = self._backbone_input(X) if frozen and folder else as_samples(X)
         if frozen and data.is_image:  # through the backbone the fitted run embedded with
-            data = embed_images(data, self._fitted_backbone(), resolve_device(self.device), progress=self.progress)
+            data = pretrained.embed_images(data, self._fitted_backbone(), resolve_device(self.device),
+                                           progress=self.progress)
         if tuple(data.sample_shape) != self.sample_shape_:
             got, expected = int(np.prod(data.sample_shape)), self.n_features_in_
             if got == expected:  # the same number of values, arranged otherwise (8x8 images as 64 features)
@@ -244,7 +198,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def _fitted_backbone(self):
         """The frozen backbone the fitted run embedded with, loaded on first use (a loaded estimator)."""
         if getattr(self, "backbone_", None) is None:
-            self.backbone_ = load_backbone(self.config_.frozen_backbone, self.config_.backbone_weights)
+            self.backbone_ = pretrained.load_backbone(self.config_.frozen_backbone, self.config_.backbone_weights)
         return self.backbone_
 
     def _backbone_input(self, X: str | Path) -> Samples:
@@ -263,15 +217,3 @@ def _override_list(overrides: Any) -> list[str]:
     if isinstance(overrides, (str, bytes)) or not isinstance(overrides, (list, tuple)):
         raise ConfigError(f"overrides must be a list of 'section.field=value' strings, got {overrides!r}")
     return list(overrides)
-
-
-def as_samples(X: Any, y: np.ndarray | None = None, max_size: int | None = None) -> Samples:
-    """Accept an ImageSet/FeatureSet, an array (images or feature vectors), a tensor, or a data path/name
-    (folders of images larger than ``max_size`` are shrunk to it)."""
-    if isinstance(X, (ImageSet, FeatureSet)):
-        return X
-    if isinstance(X, (str, Path)):
-        return load_data(X, max_size=max_size)
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    return from_array(X, y)

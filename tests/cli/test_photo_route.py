@@ -43,14 +43,12 @@ def test_no_pretrained_keeps_training_from_scratch_beside_a_cached_backbone(tmp_
 
 
 def test_photo_files_are_read_at_the_backbones_input_side_not_whole(tmp_path, caches, monkeypatch):
-    import argparse
-
     import numpy as np
     import torch
     from PIL import Image
 
-    from contraclust.cli.common import load_embedded
     from contraclust.models import pretrained
+    from contraclust.prepare import Reading, read_embedded
 
     snapshot = tiny_dinov2(tmp_path / "dinov2", layers=1)  # its processor: shorter side 36, centre 32
     photos = tmp_path / "phone"
@@ -62,11 +60,11 @@ def test_photo_files_are_read_at_the_backbones_input_side_not_whole(tmp_path, ca
     embed = pretrained.embed_images
     monkeypatch.setattr(pretrained, "embed_images", lambda images, *a, **k: seen.append(images.tensor.shape)
                         or embed(images, *a, **k))
-    args = argparse.Namespace(image_size=None, label_column=None, id_column=None, no_progress=True)
-    vectors = load_embedded(photos, args, f"hf:{snapshot}", None, False, torch.device("cpu"))
+    reading = Reading(progress=False)
+    vectors = read_embedded(photos, reading, f"hf:{snapshot}", None, False, torch.device("cpu"))
     assert seen == [(4, 3, 36, 36)] and vectors.tensor.shape == (4, 32)
-    args.image_size = 48  # --image-size still says how large
-    load_embedded(photos, args, f"hf:{snapshot}", None, False, torch.device("cpu"))
+    reading.image_size = 48  # --image-size still says how large
+    read_embedded(photos, reading, f"hf:{snapshot}", None, False, torch.device("cpu"))
     assert seen[-1] == (4, 3, 48, 48)
 
 

@@ -128,28 +128,12 @@ def add_device_args(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def load(spec, args: argparse.Namespace, max_size: int | None, config=None, backbone_side: int | None = None,
-         channels: int | None = None, side: int | None = None):
-    """The data named by ``spec``; a table's label and id columns from the arguments, else from the run's
-    ``config`` (so that a run on a table is predicted, evaluated or resumed without naming them again);
-    for a run on a frozen backbone, its images embedded as that run's were. ``backbone_side``: image
-    files read as a pretrained backbone takes them (shorter side to it, the centre square), unless
-    ``--image-size`` says otherwise. ``channels`` and ``side``: image files read with that many channels
-    (grey made RGB, or colour grey) at that square side, as a trained model takes them."""
-    from contraclust.data import load_data
-    from contraclust.data.fingerprint import data_reference
-    from contraclust.training.device import resolve_device
+def reading_of(args: argparse.Namespace):
+    """How a command's arguments ask the data to be read (``prepare.Reading``)."""
+    from contraclust.request import Reading
 
-    if config is not None and config.frozen_backbone:
-        return load_embedded(spec, args, config.frozen_backbone, config.backbone_weights, False,
-                             resolve_device(getattr(args, "device", "auto")))
-    own = config is not None and data_reference(spec) == config.data  # the run's own data: read as it was
-    label_column = args.label_column or (config.label_column if own else None)
-    id_column = args.id_column or (config.id_column if own else None)
-    image_size = args.image_size or (config.image_size if own else None) or side
-    return load_data(spec, image_size=image_size or backbone_side, max_size=max_size, channels=channels,
-                     progress=not getattr(args, "no_progress", False), label_column=label_column,
-                     id_column=id_column, centre_crop=backbone_side is not None and not image_size)
+    return Reading(label_column=getattr(args, "label_column", None), id_column=getattr(args, "id_column", None),
+                   image_size=getattr(args, "image_size", None), progress=not getattr(args, "no_progress", False))
 
 
 def load_run_data(args: argparse.Namespace, state: dict, source, need_labels: bool = False):
@@ -165,13 +149,15 @@ def load_run_data(args: argparse.Namespace, state: dict, source, need_labels: bo
     from contraclust.data.fingerprint import check_own_data
     from contraclust.data.readers import is_image_folder
     from contraclust.errors import DataError
+    from contraclust.prepare import read_data
 
     config = config_from_dict(state["config"])
+    device = getattr(args, "device", "auto")
     if args.data is None:
         typed = f" (given as {config.data_as_typed})" if config.data_as_typed not in (None, config.data) else ""
         if config.data is not None and Path(config.data).is_absolute() and not Path(config.data).exists():
             raise DataError(f"the run's data {config.data}{typed} is not there any more; give --data")
-        data = load(config.data, args, config.augment.size, config)
+        data = read_data(config.data, reading_of(args), config.augment.size, config, device=device)
         if need_labels and data.labels is None:
             raise DataError(f"{data.name} has no labels to evaluate against (use class sub-folders or a y array)")
         check_own_data(state.get("data_fingerprint"), data, f"{config.data or 'mnist5k'}{typed}")
@@ -179,7 +165,7 @@ def load_run_data(args: argparse.Namespace, state: dict, source, need_labels: bo
     wanted = tuple((state.get("data_fingerprint") or {}).get("shape") or ())
     images = len(wanted) == 3 and not config.frozen_backbone
     side = wanted[1] if images and is_image_folder(args.data) and not args.image_size else None
-    data = load(args.data, args, config.augment.size, config, side=side)
+    data = read_data(args.data, reading_of(args), config.augment.size, config, side=side, device=device)
     if need_labels and data.labels is None:
         raise DataError(f"{data.name} has no labels to evaluate against (use class sub-folders or a y array)")
     if images and data.is_image and data.sample_shape[0] != wanted[0]:
@@ -196,70 +182,10 @@ def load_run_data(args: argparse.Namespace, state: dict, source, need_labels: bo
     return data, config
 
 
-def load_embedded(spec, args: argparse.Namespace, backbone_spec: str, weights, download: bool, device,
-                  batch_size: int = 64):
-    """The images named by ``spec`` through the frozen backbone, as a FeatureSet with their labels and
-    paths. Image files are read at the size the backbone resizes to (never whole: a folder of 12 MP
-    phone photos would need 36 MB each)."""
-    from contraclust.errors import ConfigError
-    from contraclust.models.pretrained import embed_images, load_backbone
-
-    backbone = load_backbone(backbone_spec, weights, download)
-    images = load(spec, args, None, backbone_side=backbone.input_side)
-    if not images.is_image:
-        raise ConfigError(f"--backbone embeds images, but {images.name} holds feature vectors")
-    return embed_images(images, backbone, device, batch_size, not getattr(args, "no_progress", False))
-
-
 def add_pretrained_arg(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--no-pretrained", action="store_true",
                      help="colour photos: train a network from scratch even when a known pretrained backbone is in "
                           "the local cache (auto embeds them through it by default; same as --backbone none)")
-
-
-def photo_backbone(profile, args: argparse.Namespace):
-    """For the ``auto`` recipe on colour photos: the cached backbone to embed them through (its reason line
-    printed), or None after the one-line hint that says how to fetch one (``recipes.auto.photo_backbone``)."""
-    from contraclust.console import say
-    from contraclust.models.catalogue import fetch_hint
-    from contraclust.recipes.auto import photo_backbone as choose
-
-    if getattr(args, "no_pretrained", False) or getattr(args, "backbone", None) == "none":
-        return None
-    cached = choose(profile)
-    if cached is None and profile.is_image and profile.channels == 3:
-        say(fetch_hint(args.data, args.clusters))
-    return cached
-
-
-def load_for_auto(spec, args: argparse.Namespace, device):
-    """``fit``'s data for the ``auto`` recipe: (data, profile, the cached backbone colour photos were embedded
-    through, or None). A folder is read once: as a cached backbone takes its images when one is cached
-    (read again, as the recipe takes them, only when they are not colour photos), else as the recipe does.
-    Other sources are read at their own size either way. The hint is printed as :func:`photo_backbone`."""
-    from contraclust.models.pretrained import embed_images, load_backbone
-    from contraclust.recipes.auto import DataProfile, read_for_a_cached_backbone
-
-    pretrained = not (getattr(args, "no_pretrained", False) or getattr(args, "backbone", None) == "none")
-    early = pretrained and read_for_a_cached_backbone(spec, lambda side: load(spec, args, None, backbone_side=side))
-    if early:
-        cached, backbone, images = early
-    else:
-        images, profile = load_auto(spec, args, device)
-        cached = photo_backbone(profile, args)
-        if cached is None:
-            return images, profile, None
-        backbone = load_backbone(cached.backbone.spec, cached.weights)
-    vectors = embed_images(images, backbone, device, progress=not getattr(args, "no_progress", False))
-    return vectors, DataProfile.of(vectors), cached
-
-
-def load_auto(spec, args: argparse.Namespace, device):
-    """Data for the ``auto`` recipe: images no larger than the device's cap, and the data's profile."""
-    from contraclust.recipes.auto import DataProfile, DeviceProfile, max_image_size
-
-    data = load(spec, args, max_image_size(DeviceProfile.of(device)))
-    return data, DataProfile.of(data)
 
 
 def metrics_line(metrics: dict) -> str:

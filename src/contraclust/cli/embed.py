@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_backbone_args, add_data_args, add_threads_arg, load_embedded, output_file, refuse_writing_into, written_path,
+    add_backbone_args, add_data_args, add_threads_arg, output_file, reading_of, refuse_writing_into, written_path,
 )
 
 
@@ -26,13 +26,14 @@ def run(args) -> int:
 
     from contraclust.errors import ContraclustError
     from contraclust.files import open_whole
+    from contraclust.prepare import read_embedded
     from contraclust.training.device import resolve_device
 
     if args.output.suffix not in (".npy", ".npz"):
         raise ContraclustError(f"--output must end in .npy or .npz, got {args.output}")
     refuse_writing_into(args.output, args.data, "--output")
     output_file(args.output)
-    vectors = load_embedded(args.data, args, args.backbone, args.weights, args.download,
+    vectors = read_embedded(args.data, reading_of(args), args.backbone, args.weights, args.download,
                             resolve_device(args.device), args.batch_size)
     x = vectors.features.numpy()
     with open_whole(args.output, "wb") as handle:  # whole or not at all (a full disk leaves no partial file)

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_backbone_args, add_data_args, add_device_args, add_pretrained_arg, load, load_embedded, load_for_auto,
-    metrics_line, override, written_path,
+    add_backbone_args, add_data_args, add_device_args, add_pretrained_arg, metrics_line, override, reading_of,
+    written_path,
 )
 
 EXAMPLES = """examples:
@@ -88,34 +87,35 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Parse the arguments into a Run (a new one, or the one in --out resumed), fit it, print the result."""
+    """The arguments as a request, prepared into a new Run (or the run in --out resumed), fitted, printed."""
     from contraclust.errors import ContraclustError
-    from contraclust.training.budget import parse_duration
 
     started_at = getattr(args, "started_at", None) or time.monotonic()
-    if args.budget is not None:
-        parse_duration(args.budget)  # a bad duration is refused before torch is imported or data read
+    request = request_of(args, started_at)
+    request.budget_seconds()  # a bad duration is refused before data is read
     if args.resume:
         if args.out is None:
             raise ContraclustError("--resume needs --out pointing at an earlier run folder (with config.json)")
         if args.init is not None:
             raise ContraclustError("--init starts a new run from given weights; it cannot be combined with --resume")
     from contraclust.methods.prior import prior_overrides
+    from contraclust.prepare import prepare, read_data
     from contraclust.run import Run, main_process, refuse_a_folder_inside_the_data, refuse_a_held_folder
     from contraclust.training.device import resolve_device
 
-    args.overrides = prior_overrides(args.cluster_prior, args.prior_weight) + args.overrides
-    device = resolve_device(args.device)
     if args.resume:
-        run = Run.resume(args.out, lambda config: load(config.data, args, config.augment.size, config),
-                         changes=_resume_changes(args), overrides=args.overrides, device=device,
-                         started_at=started_at, report=not args.no_report)
+        run = Run.resume(args.out, lambda config: read_data(config.data, request.reading, config.augment.size, config,
+                                                            device=args.device),
+                         changes=_resume_changes(args, request), device=resolve_device(args.device),
+                         overrides=prior_overrides(args.cluster_prior, args.prior_weight) + args.overrides,
+                         started_at=started_at, report=request.report)
     else:
         refuse_a_folder_inside_the_data(args.out, args.data)  # before reading data; again when the run starts
         refuse_a_held_folder(args.out, args.force)
-        config, data = _new_config(args, device, started_at)
-        run = Run.start(config, data, args.out, device=device, init=args.init, started_at=started_at,
-                        report=not args.no_report, force=args.force)
+        prepared = prepare(request)
+        args.out = prepared.out  # where an interrupt's message points (main.what_is_kept)
+        run = Run.start(prepared.config, prepared.data, prepared.out, device=prepared.device, init=args.init,
+                        started_at=started_at, report=request.report, force=args.force)
     result = run.fit()
     if main_process():
         if result.metrics:
@@ -124,76 +124,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _new_config(args: argparse.Namespace, device, started_at: float):
-    """The config and data of a new run from the arguments: the data read for its recipe (or preset, or
-    through a frozen backbone), the config resolved by ``build_config``, the default run folder named."""
-    from contraclust.presets import build_config, get_preset
-    from contraclust.report.html import report_seconds
-    from contraclust.training.run_folder import fresh_run_folder
+def request_of(args: argparse.Namespace, started_at: float | None = None):
+    """``fit``'s arguments as a :class:`~contraclust.request.FitRequest` (the estimator makes the same from its
+    parameters)."""
+    from contraclust.request import FitRequest
 
-    from contraclust.console import say
-    from contraclust.recipes.auto import DeviceProfile, backbone_reason, budget_after_embedding, number_of_clusters
-
-    cached = None
-    if args.backbone not in (None, "none"):
-        data, profile = _embedded(args, device)
-    elif args.preset in (None, "auto"):
-        data, profile, cached = load_for_auto(args.data, args, device)
-        if cached is not None:  # auto's photo route: the cached backbone, frozen
-            args.backbone, args.weights, args.freeze = cached.backbone.spec, str(cached.weights), True
-    else:
-        data, profile = load(args.data, args, get_preset(args.preset).augment.size), None
-    k, k_reason = (args.clusters, None) if args.clusters is not None else number_of_clusters(data, args.data)
-    config = build_config(args.method, args.preset, data=args.data, profile=profile, device=device,
-                          n_clusters=k, epochs=args.epochs, budget=args.budget,
-                          batch_size=args.batch_size, seed=args.seed,
-                          overrides=args.overrides + (["train.progress=false"] if args.no_progress else []),
-                          init=args.init is not None)
-    if cached is not None:
-        config.recipe["reasons"] = {"backbone": backbone_reason(cached), **config.recipe["reasons"]}
-    embedded = args.backbone not in (None, "none")
-    if embedded and config.recipe and args.budget is None and args.epochs is None:
-        budget_after_embedding(config, time.monotonic() - started_at, DeviceProfile.of(device))
-    if k_reason and config.recipe:
-        config.recipe["reasons"] = {"n_clusters": k_reason, **config.recipe["reasons"]}
-    elif k_reason:
-        say(k_reason)
-    config.image_size = args.image_size
-    config.label_column, config.id_column = args.label_column, args.id_column
-    if args.uncertain_below is not None:
-        config.uncertain_below = args.uncertain_below
-    config.frozen_backbone = None if args.backbone == "none" else args.backbone
-    weights = args.weights and Path(args.weights).expanduser()
-    config.backbone_weights = os.path.abspath(weights) if weights and weights.exists() else args.weights
-    if not args.no_report and config.train.budget_seconds:
-        # the budget ends with the report written (a report that does not fit what is left shrinks)
-        config.train.after_seconds = report_seconds(len(data), budget_seconds=config.train.budget_seconds)
-    config.validate()
-    if args.out is None:
-        default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
-        # under torchrun every rank must name the same folder, so no de-duplicating suffix there
-        args.out = default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else fresh_run_folder(default)
-    return config, data
+    return FitRequest(data=args.data, n_clusters=args.clusters, method=args.method, preset=args.preset,
+                      budget=args.budget, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                      overrides=list(args.overrides), cluster_prior=args.cluster_prior, prior_weight=args.prior_weight,
+                      uncertain_below=args.uncertain_below, reading=reading_of(args),
+                      backbone="none" if args.no_pretrained else args.backbone, weights=args.weights,
+                      freeze=args.freeze, download=args.download, init=args.init, out=args.out,
+                      report=not args.no_report, device=args.device, started_at=started_at)
 
 
-def _embedded(args: argparse.Namespace, device):
-    """The images of ``--data`` through the frozen ``--backbone``, as vectors, and their profile."""
-    from contraclust.errors import ConfigError
-    from contraclust.recipes.auto import DataProfile
-
-    if not args.freeze:
-        raise ConfigError("--backbone trains nothing of the pretrained network: add --freeze (fine-tuning it is "
-                          "not supported)")
-    data = load_embedded(args.data, args, args.backbone, args.weights, args.download, device)
-    return data, DataProfile.of(data)
-
-
-def _resume_changes(args: argparse.Namespace) -> dict:
+def _resume_changes(args: argparse.Namespace, request) -> dict:
     """What this command line asks a resumed run to change (None: as it was)."""
-    from contraclust.training.budget import parse_duration
-
     return {"n_clusters": args.clusters, "method": args.method, "preset": args.preset, "data": args.data,
             "label_column": args.label_column, "id_column": args.id_column, "train.seed": args.seed,
             "train.batch_size": args.batch_size, "train.epochs": args.epochs,
-            "train.budget_seconds": parse_duration(args.budget) if args.budget is not None else None,
+            "train.budget_seconds": request.budget_seconds(),
             "train.progress": False if args.no_progress else None}

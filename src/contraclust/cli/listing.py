@@ -1,7 +1,7 @@
 """``contraclust methods`` and ``contraclust presets`` (with ``--data``: what ``auto`` would choose)."""
 from __future__ import annotations
 
-from contraclust.cli.common import DATA_HELP, add_data_args, add_pretrained_arg, load_auto, photo_backbone
+from contraclust.cli.common import DATA_HELP, add_data_args, add_pretrained_arg, reading_of
 
 
 def add_parsers(sub) -> None:
@@ -34,9 +34,13 @@ def run_presets(args) -> int:
     from contraclust.presets import build_config
     from contraclust.training.device import resolve_device
 
+    from contraclust.prepare import cached_photo_backbone, read_for_the_recipe
+    from contraclust.request import FitRequest
+
     device = resolve_device(args.device)
-    data, profile = load_auto(args.data, args, device)
-    cached = photo_backbone(profile, args)
+    data, profile = read_for_the_recipe(args.data, reading_of(args), device)
+    asked = FitRequest(args.data, n_clusters=args.clusters)
+    cached = None if args.no_pretrained else cached_photo_backbone(profile, asked)
     if cached is not None:
         from contraclust.recipes.auto import backbone_reason
 

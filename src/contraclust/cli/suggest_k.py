@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contraclust.cli.common import add_data_args, add_device_args, load_auto, override, written_path
+from contraclust.cli.common import add_data_args, add_device_args, override, reading_of, written_path
 
 EXAMPLES = """examples:
   contraclust suggest-k --range 2:30                      # MNIST-5k, the auto recipe's network, 10 min on a CPU
@@ -41,6 +41,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from contraclust.prepare import read_for_the_recipe
     from contraclust.presets import build_config
     from contraclust.run import refuse_a_folder_inside_the_data, refuse_a_held_folder
     from contraclust.selection.suggest import format_table, parse_k_range, suggest_k, write_outputs
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_a_folder_inside_the_data(out, args.data)
     refuse_a_held_folder(out)
     device = resolve_device(args.device)
-    data, profile = load_auto(args.data, args, device)
+    data, profile = read_for_the_recipe(args.data, reading_of(args), device)
     ks = parse_k_range(args.k_range, len(data))
     config = build_config("cc", None, data=args.data, profile=profile, device=device, n_clusters=max(ks),
                           epochs=args.epochs, budget=args.budget, seed=args.seed,

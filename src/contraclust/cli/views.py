@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contraclust.cli.common import (
-    add_data_args, load, load_auto, output_file, positive_int, refuse_writing_into, written_path,
+    add_data_args, output_file, positive_int, reading_of, refuse_writing_into, written_path,
 )
 
 
@@ -24,17 +24,18 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import torch
 
+    from contraclust.prepare import read_data, read_for_the_recipe
     from contraclust.presets import build_config, get_preset
     from contraclust.report.plots import save_view_grid
 
     refuse_writing_into(args.output, args.data, "--output")
     output_file(args.output)
     if args.preset in (None, "auto"):
-        data, profile = load_auto(args.data, args, torch.device("cpu"))
+        data, profile = read_for_the_recipe(args.data, reading_of(args), torch.device("cpu"))
         config = build_config(None, None, profile=profile, device="cpu")
     else:
         config = get_preset(args.preset)
-        data = load(args.data, args, config.augment.size)
+        data = read_data(args.data, reading_of(args), config.augment.size)
     save_view_grid(data, config.augment, args.output, n=args.n, seed=args.seed)
     print(f"wrote {args.output}")
     return 0
