@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 from contraclust.threads import available_cores
 
@@ -8,6 +9,10 @@ from contraclust.threads import available_cores
 # weights of an uninterrupted one) is; the tests of the choice itself, and the runs beside a busy process,
 # take the pin away.
 os.environ.setdefault("OMP_NUM_THREADS", str(available_cores()))
+# torch.compile's kernels go to a cache of this session's own: inductor's shared cache (/tmp/torchinductor_<user>)
+# does not key its CPU kernels on ATEN_CPU_CAPABILITY, and a kernel compiled under AVX2-only settings aborted the
+# whole process when a later run with AVX-512 loaded it (seen running the suite both ways on one machine).
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="contraclust-tests-inductor-"))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
