@@ -13,7 +13,6 @@ import json
 import re
 import time
 
-import pytest
 
 from helpers import digit_folder, run_cli
 

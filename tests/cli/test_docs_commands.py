@@ -3,7 +3,6 @@ written with the real argument parser, and every ``benchmarks/`` script named ex
 each other and to files that exist. What the commands then do is tested by the rest of the suite."""
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 

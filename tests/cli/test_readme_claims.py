@@ -3,10 +3,8 @@
 --image-size``, ``pack --format jpeg``, ``contraclust methods`` and an image estimator saved and loaded."""
 import csv
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -15,7 +13,7 @@ import torch
 from PIL import Image
 
 from contraclust.training.checkpoint import list_checkpoints, read_checkpoint_file
-from helpers import ROOT, TINY, cli_process, digit_folder, mnist_subset, run_cli
+from helpers import TINY, cli_process, digit_folder, mnist_subset, run_cli
 
 FIT = ["--method", "cc", "--batch-size", "100", "--no-progress", "--device", "cpu", "--seed", "0"]
 

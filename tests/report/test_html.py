@@ -109,6 +109,6 @@ def test_a_report_of_photos_embedded_by_a_frozen_backbone_shows_the_photos(tmp_p
     page = write_report(tmp_path / "run", data, "cpu", gallery=30).read_text()
     thumbnails = re.findall(r'<img src="report/samples/(\d+)\.png"', page)
     assert {int(i) for i in thumbnails} == set(range(29))  # every photo file shown; the missing one as its name
-    assert f'title="0.' in page and str(tmp_path / "gone.png") in page
+    assert 'title="0.' in page and str(tmp_path / "gone.png") in page
     with Image.open(tmp_path / "run" / "report" / "samples" / "0.png") as thumbnail:
         assert thumbnail.size == (64, 64) and thumbnail.mode == "RGB"
