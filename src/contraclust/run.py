@@ -272,8 +272,7 @@ class Run:
 
             budget = self.config.train.budget_seconds
             left = budget - (time.monotonic() - started_at) - END_SECONDS if budget else None
-            written = write_report(self.folder, self.data, self.device, seconds=left,
-                                   predicted=(self.result.labels, self.result.probabilities))
+            written = write_report(self.folder, self.data, seconds=left)
             say(f"report: {written}" if written else
                 f"report: skipped: {max(0.0, left):.1f} s of the time budget are left and the smallest report takes "
                 f"about {smallest_report_seconds():.1f} s; `contraclust report {self.folder}` writes it")

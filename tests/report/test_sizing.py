@@ -64,9 +64,9 @@ def test_a_report_with_too_little_time_is_not_written_and_one_with_little_is_cut
     run = tmp_path / "run"
     Trainer(build_config("cc", "mnist5k-cpu", epochs=1, batch_size=256, overrides=["train.progress=false"]),
             data, run, "cpu").fit()
-    assert write_report(run, data, "cpu", seconds=0.05) is None
+    assert write_report(run, data, seconds=0.05) is None
     assert not (run / "report.html").exists() and not (run / "report").exists()
-    written = write_report(run, data, "cpu", seconds=sizing.smallest_report_seconds() + 0.6)
+    written = write_report(run, data, seconds=sizing.smallest_report_seconds() + 0.6)
     page = written.read_text()
     assert 'id="cut"' in page and "Written within the run's time budget" in page
     assert "Embeddings (PCA of 200 samples" in page or "the map shows" in page

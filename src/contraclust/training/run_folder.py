@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from contraclust.config import RunConfig
+from contraclust.config import RunConfig, read_config_file
 from contraclust.console import say
 from contraclust.errors import ConfigError, ContraclustError
 from contraclust.files import appending
@@ -203,18 +203,10 @@ def fresh_run_folder(base: Path) -> Path:
 
 def read_run_config(folder: Path) -> RunConfig:
     """The config of the run in ``folder``, for ``--resume``; a missing or corrupt file is one error."""
-    from contraclust.config import config_from_dict
-
     path = folder / "config.json"
     if not path.is_file():
         raise ContraclustError(f"--resume needs a run folder with config.json; {folder} has none")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"{path} is corrupt ({exc}); the run cannot be resumed from it") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} is corrupt (not a JSON object); the run cannot be resumed from it")
-    config = config_from_dict(data)
+    config = read_config_file(path, "the run cannot be resumed from it")
     if not has_checkpoint(folder):
         raise ContraclustError(f"{folder} has no checkpoint yet (its run stopped before the first one): nothing "
                                f"to resume; start afresh in another folder or delete this one")
