@@ -41,29 +41,26 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contraclust.prepare import read_for_the_recipe
-    from contraclust.presets import build_config
+    from contraclust.prepare import prepare
+    from contraclust.request import FitRequest
     from contraclust.run import refuse_a_folder_inside_the_data, refuse_a_held_folder
     from contraclust.selection.suggest import format_table, parse_k_range, suggest_k, write_outputs
     from contraclust.training.run_folder import fresh_run_folder
-    from contraclust.training.budget import parse_duration
-    from contraclust.training.device import resolve_device
 
-    if args.budget is not None:
-        parse_duration(args.budget)
-    parse_k_range(args.k_range)  # a bad range is refused before the data is read
-    out = args.out or fresh_run_folder(Path("runs") / "suggest-k")
-    refuse_a_folder_inside_the_data(out, args.data)
-    refuse_a_held_folder(out)
-    device = resolve_device(args.device)
-    data, profile = read_for_the_recipe(args.data, reading_of(args), device)
-    ks = parse_k_range(args.k_range, len(data))
-    config = build_config("cc", None, data=args.data, profile=profile, device=device, n_clusters=max(ks),
-                          epochs=args.epochs, budget=args.budget, seed=args.seed,
-                          overrides=args.overrides + (["train.progress=false"] if args.no_progress else []))
-    result = suggest_k(data, ks, config, device, args.heads_per_k, getattr(args, "started_at", None),
-                       not args.no_progress, folder=out)
-    written = write_outputs(result, out)
+    request = FitRequest(data=args.data, method="cc", budget=args.budget, epochs=args.epochs, seed=args.seed,
+                         overrides=args.overrides, reading=reading_of(args), backbone="none", report=False,
+                         device=args.device, started_at=getattr(args, "started_at", None), name_a_folder=False)
+    request.budget_seconds()  # a bad budget and a bad range are refused before the data is read
+    wanted = parse_k_range(args.k_range)
+    request.out = args.out or fresh_run_folder(Path("runs") / "suggest-k")
+    refuse_a_folder_inside_the_data(request.out, args.data)
+    refuse_a_held_folder(request.out)
+    request.n_clusters = max(wanted)
+    prepared = prepare(request)
+    ks = parse_k_range(args.k_range, len(prepared.data))
+    result = suggest_k(prepared.data, ks, prepared.config, prepared.device, args.heads_per_k, request.started_at,
+                       not args.no_progress, folder=request.out)
+    written = write_outputs(result, request.out)
     train = result.train
     print(f"trained {train['epochs']} epochs of instance contrast and {train['c3_epochs']} of cross-instance "
           f"contrast, then {train['head_epochs']} epochs of {train['replicas']} heads per K on {train['views']} "
