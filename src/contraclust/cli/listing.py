@@ -31,28 +31,18 @@ def run_presets(args) -> int:
         _print_rows({"auto": "chosen from the data and the device, sized by a time budget (presets --data X)",
                      **{n: text for n, (_, text) in PRESETS.items()}})
         return 0
-    from contraclust.presets import build_config
-    from contraclust.training.device import resolve_device
-
-    from contraclust.prepare import cached_photo_backbone, read_for_the_recipe
+    from contraclust.prepare import cached_photo_backbone, prepare
+    from contraclust.recipes.auto import DataProfile, backbone_reason, recipe_lines
     from contraclust.request import FitRequest
 
-    device = resolve_device(args.device)
-    data, profile = read_for_the_recipe(args.data, reading_of(args), device)
-    asked = FitRequest(args.data, n_clusters=args.clusters)
+    asked = FitRequest(args.data, n_clusters=args.clusters, reading=reading_of(args), backbone="none",
+                       device=args.device, report=False, name_a_folder=False)
+    prepared = prepare(asked)  # the from-scratch recipe that fit would train, K and all
+    config, profile = prepared.config, DataProfile.of(prepared.data)
     cached = None if args.no_pretrained else cached_photo_backbone(profile, asked)
     if cached is not None:
-        from contraclust.recipes.auto import backbone_reason
-
         print(f"auto recipe for {profile.name}: fit embeds the images through {backbone_reason(cached)}; "
               f"the recipe below is the from-scratch one")
-    from contraclust.recipes.auto import number_of_clusters, recipe_lines
-
-    k, k_reason = (args.clusters, None) if args.clusters is not None else number_of_clusters(data, args.data)
-    config = build_config(None, None, data=args.data, profile=profile, device=device, n_clusters=k)
-    if k_reason:
-        config.recipe["reasons"] = {"n_clusters": k_reason, **config.recipe["reasons"]}
-
     for line in recipe_lines(config):
         print(line)
     t, m = config.train, config.model
