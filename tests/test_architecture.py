@@ -50,4 +50,4 @@ def test_one_writer_of_config_json():
                 target = ast.unparse(node.func.value if called == "write_text" else node.args[0])
                 if called in writes and "config.json" in target:
                     writers.append(name)
-    assert writers == ["contraclust.run"], writers
+    assert writers == ["contraclust.run.folder"], writers

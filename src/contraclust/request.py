@@ -85,7 +85,7 @@ class FitRequest:
         taken (under torchrun every rank names the same folder, so no numbering there); None: in memory."""
         if self.out is not None or not self.name_a_folder:
             return self.out
-        from contraclust.training.run_folder import fresh_run_folder
+        from contraclust.run.folder import fresh_run_folder
 
         default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
         return default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else fresh_run_folder(default)

@@ -122,7 +122,7 @@ def what_is_kept(args: argparse.Namespace) -> str:
         return "nothing was written"
     if args.command == "suggest-k":
         return f"its unfinished run in {folder} cannot be continued: run suggest-k again with another --out"
-    from contraclust.training.run_folder import has_checkpoint, holds_run
+    from contraclust.run.folder import has_checkpoint, holds_run
 
     run = folder / "run" if args.command == "reproduce" else folder
     if has_checkpoint(run):

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from contraclust.reproduce import RUN_FOLDER, format_report, reproduce
     from contraclust.run import refuse_a_held_folder
     from contraclust.training.budget import parse_duration
-    from contraclust.training.run_folder import fresh_run_folder
+    from contraclust.run.folder import fresh_run_folder
 
     if args.budget is not None:
         parse_duration(args.budget)

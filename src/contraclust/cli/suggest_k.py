@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from contraclust.request import FitRequest
     from contraclust.run import refuse_a_folder_inside_the_data, refuse_a_held_folder
     from contraclust.selection.suggest import format_table, parse_k_range, suggest_k, write_outputs
-    from contraclust.training.run_folder import fresh_run_folder
+    from contraclust.run.folder import fresh_run_folder
 
     request = FitRequest(data=args.data, method="cc", budget=args.budget, epochs=args.epochs, seed=args.seed,
                          overrides=args.overrides, reading=reading_of(args), backbone="none", report=False,
