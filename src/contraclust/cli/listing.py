@@ -1,39 +1,24 @@
 """``contraclust methods`` and ``contraclust presets`` (with ``--data``: what ``auto`` would choose)."""
 from __future__ import annotations
 
-from contraclust.cli.common import DATA_HELP, add_data_args, add_pretrained_arg, reading_of
-
-
-def add_parsers(sub) -> None:
-    sub.add_parser("methods", help="list the methods")
-    presets = sub.add_parser("presets", help="list the presets; with --data, the auto recipe for that data",
-                             description="List the named presets. With --data (and --device), print the recipe "
-                                         "that `fit` would choose for that data when no preset is named.")
-    add_data_args(presets)
-    presets.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
-    presets.add_argument("-k", "--clusters", type=int, default=None,
-                         help="number of clusters K (default: one per class folder, else 10)")
-    add_pretrained_arg(presets)
-    presets.description += f" --data: {DATA_HELP}."
+from contraclust.cli.common import reading_of
+from contraclust.methods import METHODS
+from contraclust.prepare import cached_photo_backbone, prepare
+from contraclust.presets import PRESETS
+from contraclust.recipes.auto import DataProfile, backbone_reason, recipe_lines
+from contraclust.request import FitRequest
 
 
 def run_methods(args) -> int:
-    from contraclust.methods import METHODS
-
     _print_rows({n: c.summary for n, c in METHODS.items()})
     return 0
 
 
 def run_presets(args) -> int:
-    from contraclust.presets import PRESETS
-
     if args.data is None and args.clusters is None:
         _print_rows({"auto": "chosen from the data and the device, sized by a time budget (presets --data X)",
                      **{n: text for n, (_, text) in PRESETS.items()}})
         return 0
-    from contraclust.prepare import cached_photo_backbone, prepare
-    from contraclust.recipes.auto import DataProfile, backbone_reason, recipe_lines
-    from contraclust.request import FitRequest
 
     asked = FitRequest(args.data, n_clusters=args.clusters, reading=reading_of(args), backbone="none",
                        device=args.device, report=False, name_a_folder=False)
