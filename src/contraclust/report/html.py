@@ -20,6 +20,8 @@ from contraclust.data import Samples, load_data
 from contraclust.data.images import IMAGE_SUFFIXES, decode_image
 from contraclust.errors import DataError
 from contraclust.files import removed_if_unfinished, write_whole
+from contraclust.metrics import degenerate_partition, evaluate_clustering
+from contraclust.models.catalogue import fetch_hint
 from contraclust.readout import MAP_POINTS, Readout, load_readout
 from contraclust.report import figures
 from contraclust.report.plots import plot_training_log
@@ -148,8 +150,6 @@ def _cut_note(mapped: int, wanted: int, galleries: str, run_dir: Path) -> str:
 def _degenerate_note(clusters: np.ndarray, k: int) -> str:
     """At the top of the report of a degenerate clustering (empty clusters, one cluster holding nearly all):
     the line ``fit`` prints, with what to do."""
-    from contraclust.metrics import degenerate_partition
-
     warning = degenerate_partition(clusters, k)
     return "" if warning is None else f'<p class="hint" id="degenerate">{html.escape(warning[0].upper() + warning[1:])}</p>'
 
@@ -157,8 +157,6 @@ def _degenerate_note(clusters: np.ndarray, k: int) -> str:
 def _backbone_hint(config, data: Samples, confidence: np.ndarray) -> str:
     """At the top of a from-scratch run on colour photos that ended unsure (mean confidence below
     ``LOW_CONFIDENCE``): how to fetch a pretrained backbone, the line ``fit`` prints."""
-    from contraclust.models.catalogue import fetch_hint
-
     if config.frozen_backbone or not data.is_image or data.sample_shape[0] != 3 or confidence.mean() >= LOW_CONFIDENCE:
         return ""
     return (f'<p class="hint">The mean confidence is {confidence.mean():.2f}: these clusters are not sure of '
@@ -166,8 +164,6 @@ def _backbone_hint(config, data: Samples, confidence: np.ndarray) -> str:
 
 
 def _summary(run_dir: Path, config, data: Samples, clusters: np.ndarray, labels) -> str:
-    from contraclust.metrics import evaluate_clustering
-
     facts = [("method", config.method), ("preset", config.preset), ("data", data.name),
              ("samples", str(len(data))), ("clusters (K)", str(config.n_clusters)),
              ("sample shape", "x".join(map(str, data.sample_shape)))]

@@ -16,15 +16,19 @@ from contraclust.console import say
 from contraclust.data.benchmarks import BENCHMARKS, read_benchmark
 from contraclust.errors import ConfigError
 from contraclust.metrics import evaluate_clustering
+from contraclust.prepare import prepare
+from contraclust.presets import PRESETS
+from contraclust.request import FitRequest, Reading
+from contraclust.run import Run
 from contraclust.reproduce.tables import METRICS, paper_tables
+from contraclust.training.checkpoint import load_checkpoint
+from contraclust.training.inference import predict_checkpoint
 
 RUN_FOLDER = "run"
 
 
 def paper_preset(method: str, dataset: str) -> str:
     """The preset that holds ``method``'s paper settings on ``dataset``."""
-    from contraclust.presets import PRESETS
-
     name = f"{method}-paper-{dataset}"
     if name not in PRESETS:
         raise ConfigError(f"there is no paper preset for {method} on {dataset} ({name}); give one with --preset "
@@ -39,10 +43,6 @@ def reproduce(method: str, dataset: str, data_path: str | Path, out_dir: str | P
               started_at: float | None = None) -> dict[str, Any]:
     """Run one reproduction into ``out_dir`` (the training run goes to ``out_dir/run``) and return its
     report, also written as ``reproduce.json`` and ``reproduce.md``."""
-    from contraclust.prepare import prepare
-    from contraclust.request import FitRequest, Reading
-    from contraclust.run import Run
-
     started_at = time.monotonic() if started_at is None else started_at
     if dataset not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {dataset!r}; choose one of {', '.join(BENCHMARKS)}")
@@ -104,9 +104,6 @@ def _measured(trainer, result) -> dict[str, Any]:
 
 def _evaluate_checkpoint(checkpoint: str | Path, data, device) -> dict[str, Any]:
     """A trained model scored on the benchmark: that one epoch is both last and best."""
-    from contraclust.training.inference import predict_checkpoint
-    from contraclust.training.checkpoint import load_checkpoint
-
     epoch = int(load_checkpoint(checkpoint).get("epoch", 0))
     began = time.perf_counter()
     labels, _, _ = predict_checkpoint(checkpoint, data, device)

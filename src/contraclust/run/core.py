@@ -36,6 +36,9 @@ from contraclust.methods import ClusteringMethod, get_method
 from contraclust.metrics import degenerate_partition
 from contraclust.presets import cc_stage_config
 from contraclust.recipes.auto import recipe_lines
+from contraclust.report.html import write_report
+from contraclust.report.plots import plot_training_log
+from contraclust.report.sizing import smallest_report_seconds
 from contraclust.training.budget import Following
 from contraclust.run.folder import (
     CC_STAGE_FOLDER, RunLock, check_fresh, main_process, refuse_a_folder_inside_the_data, refuse_a_held_folder,
@@ -245,17 +248,12 @@ class Run:
         """curves.png, and the report unless it was turned off: inside a time budget, the report made to fit
         what is left of it (counted from ``started_at``), or skipped with one line."""
         try:
-            from contraclust.report.plots import plot_training_log
-
             if (self.folder / "log.csv").exists():
                 with removed_if_unfinished(self.folder / "curves.png"):
                     plot_training_log(self.folder / "log.csv", self.folder / "curves.png")
         except ImportError:
             pass
         if self.report:
-            from contraclust.report.html import write_report
-            from contraclust.report.sizing import smallest_report_seconds
-
             budget = self.config.train.budget_seconds
             left = budget - (time.monotonic() - started_at) - END_SECONDS if budget else None
             written = write_report(self.folder, self.data, seconds=left)
