@@ -25,6 +25,7 @@ from contraclust.cli.parsers import build_parser
 from contraclust.console import show_messages
 from contraclust.errors import ContraclustError
 from contraclust.threads import ask_for_threads
+from contraclust.training.budget import parse_duration
 
 
 # command -> (module, function): the module is imported once the command is known (module docstring)
@@ -52,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()  # (signals are set there only)
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
+        if getattr(args, "budget", None) is not None:
+            parse_duration(args.budget)  # a bad duration is refused before the command's heavy imports
         module, function = COMMANDS[args.command]
+        if args.command == "presets" and (args.data is not None or args.clusters is not None):
+            module, function = "recipe", "run"  # the listing is light; the recipe for data reads it
         return getattr(importlib.import_module(f"contraclust.cli.{module}"), function)(args)
     except ContraclustError as exc:
         error(str(exc))
