@@ -11,10 +11,11 @@ import json
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from contraclust.checks import check_fields, choice, probability, ranged
-from contraclust.errors import ConfigError
+from contraclust.errors import ConfigError, ContraclustError
 
 # The upper bounds declared below are far above any sensible run and far below what would exhaust a
 # machine before a step (a width of a million, images of 50,000 px): absurd values are refused by name.
@@ -207,6 +208,21 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     config = _build(RunConfig, data, "")
     config.validate()
     return config
+
+
+def read_config_file(path: str | Path, consequence: str = "the run cannot be read from it") -> RunConfig:
+    """A run's ``config.json``, checked; a missing or corrupt file is one error naming it, and the
+    ``consequence`` for what the caller does."""
+    path = Path(path)
+    if not path.is_file():
+        raise ContraclustError(f"{path.parent} has no config.json: it is not a run folder")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path} is corrupt ({exc}); {consequence}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is corrupt (not a JSON object); {consequence}")
+    return config_from_dict(data)
 
 
 def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -85,8 +86,6 @@ def appending(path: Path | str, **options) -> Iterator:
 def removed_if_unfinished(*paths: Path | str) -> Iterator[None]:
     """Files and folders written by the block (matplotlib's figures, a report folder) that are removed again
     when the block fails to write them; an OSError becomes a :class:`WriteError` naming its file."""
-    import shutil
-
     try:
         yield
     except BaseException as exc:

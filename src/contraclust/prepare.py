@@ -1,6 +1,6 @@
 """One way in: a :class:`FitRequest` (every parameter of a fit, as the CLI and the estimator take them) and
 one :func:`prepare` that turns it into the run's config and data, which a :class:`~contraclust.run.Run`
-then trains. ``contraclust fit``, the estimator, ``suggest-k`` and ``presets --data`` all come through here,
+then trains. ``contraclust fit``, the estimator, ``reproduce``, ``suggest-k`` and ``presets --data`` all come through here,
 so the same request gives the same config whichever face it came by (tested field by field).
 
 What :func:`prepare` does, once each: validates the request and parses its budget; reads the data (a
@@ -140,6 +140,8 @@ def _read(request: FitRequest, device, auto: bool):
 
 
 def _samples_or_read(request: FitRequest, max_size: int | None) -> Samples:
+    if request.read is not None:
+        return request.read(max_size)
     if request.path is not None or request.data is None:
         return read_data(request.path, request.reading, max_size=max_size)
     return as_samples(request.data, request.labels, max_size)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from contraclust.errors import ConfigError
 from contraclust.training.budget import parse_duration
@@ -35,7 +35,9 @@ class FitRequest:
     images through (a short name or ``hf:``/``timm:``/``torchvision:`` id; ``"none"``: train from scratch even
     with one cached; None: ``auto`` decides); ``freeze`` must be True with one (fine-tuning is not supported).
     ``face``: who asks (``"cli"`` or ``"api"``), for the wording of hints; ``name_a_folder``: a request
-    without ``out`` gets the default run folder (the CLI's ``runs/<preset>-<method>-seed<seed>``)."""
+    without ``out`` gets the default run folder (the CLI's ``runs/<preset>-<method>-seed<seed>``). ``read``:
+    the caller's own reader of ``data`` (``reproduce``'s benchmarks), given the largest image side the
+    preset or recipe takes, instead of the generic readers."""
 
     data: Any = None
     labels: np.ndarray | None = None
@@ -62,6 +64,7 @@ class FitRequest:
     started_at: float | None = None
     face: str = "cli"
     name_a_folder: bool = True
+    read: Callable[[int | None], Any] | None = None
 
     def budget_seconds(self) -> float | None:
         """The budget in seconds (parsed here, once; a bad duration is a ConfigError naming it)."""
@@ -82,7 +85,7 @@ class FitRequest:
         taken (under torchrun every rank names the same folder, so no numbering there); None: in memory."""
         if self.out is not None or not self.name_a_folder:
             return self.out
-        from contraclust.training.run_folder import fresh_run_folder
+        from contraclust.run.folder import fresh_run_folder
 
         default = Path("runs") / f"{config.preset}-{config.method}-seed{config.train.seed}"
         return default if int(os.environ.get("WORLD_SIZE", "1")) > 1 else fresh_run_folder(default)

@@ -24,7 +24,7 @@ def report(tmp_path_factory):
     # 6 epochs of 10 steps: after 3 epochs of 5 the tiny network still assigned every digit to one cluster
     ContrastiveClustering(method="cc", preset="mnist5k-cpu", epochs=6, batch_size=64, device="cpu", progress=False,
                           random_state=0, out_dir=run, overrides=TINY + ["train.eval_every=1"]).fit(data)
-    return write_report(run, data, "cpu", map_points=300)
+    return write_report(run, data, map_points=300)
 
 
 def test_the_report_is_self_contained(report):
@@ -64,7 +64,7 @@ def test_a_report_of_feature_vectors_lists_samples(tmp_path):
     X = np.repeat(rng.normal(size=(3, 8)) * 4, 40, axis=0) + rng.normal(size=(120, 8))
     ContrastiveClustering(n_clusters=3, epochs=2, batch_size=40, device="cpu", progress=False,
                           out_dir=tmp_path / "run", overrides=["train.eval_every=0"]).fit(X)
-    page = write_report(tmp_path / "run", from_array(X), "cpu").read_text()
+    page = write_report(tmp_path / "run", from_array(X)).read_text()
     assert 'class="chip"' in page and "#0" in page and "confusion" not in page
 
 
@@ -79,6 +79,33 @@ def test_the_report_command_and_fit_without_report(tmp_path):
     made = run_cli("report", str(tmp_path / "run"), "--data", str(data), "--device", "cpu")
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "run" / "report.html").exists() and "report.html" in made.stdout
+    again = run_cli("report", str(tmp_path / "run"))  # from what the run wrote: its readout.npz
+    assert again.returncode == 0, again.stderr
+
+
+def test_the_report_reads_what_the_run_wrote_and_an_older_run_is_told_what_to_run(tmp_path, monkeypatch):
+    from contraclust.readout import READOUT_FILE, load_readout, map_rows
+
+    X = np.random.default_rng(0).normal(size=(2000, 6))
+    np.save(tmp_path / "x.npy", X)
+    fitted = run_cli("fit", "--data", str(tmp_path / "x.npy"), "-k", "3", "--method", "cc", "--epochs", "1",
+                     "--batch-size", "200", "--out", str(tmp_path / "run"), "--device", "cpu", "--no-progress",
+                     "--no-report")
+    assert fitted.returncode == 0, fitted.stderr
+    stored = load_readout(tmp_path / "run")
+    assert stored.probabilities.shape == (2000, 3) and stored.embeddings.shape[0] == 1500
+    assert (stored.rows == map_rows(2000)).all() and set(map_rows(2000, 700)) <= set(stored.rows)  # nested
+    with monkeypatch.context() as patched:
+        patched.setattr("torch.load", lambda *a, **k: pytest.fail("the report loaded a model"))
+        page = write_report(tmp_path / "run", from_array(X), map_points=700).read_text()
+    assert page.count("<circle") == 700
+    (tmp_path / "run" / READOUT_FILE).unlink()
+    told = run_cli("report", str(tmp_path / "run"), "--data", str(tmp_path / "x.npy"), "--device", "cpu")
+    assert told.returncode == 0, told.stderr  # --data: the face reads the model out
+    refused = run_cli("report", str(tmp_path / "run"))
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        f"contraclust: error: {tmp_path / 'run'} has no {READOUT_FILE} (runs write it when they finish; this one is "
+        f"older or unfinished): `contraclust report {tmp_path / 'run'} --data DATA` reads its model instead"]
 
 
 def test_a_from_scratch_colour_photo_run_that_ended_unsure_gets_the_backbone_hint_at_the_top():
@@ -106,7 +133,7 @@ def test_a_report_of_photos_embedded_by_a_frozen_backbone_shows_the_photos(tmp_p
     data.ids = sorted(str(p) for p in photos.rglob("*.png"))[:29] + [str(tmp_path / "gone.png")]
     ContrastiveClustering(n_clusters=3, epochs=1, batch_size=10, device="cpu", progress=False,
                           out_dir=tmp_path / "run", overrides=["train.eval_every=0"]).fit(data)
-    page = write_report(tmp_path / "run", data, "cpu", gallery=30).read_text()
+    page = write_report(tmp_path / "run", data, gallery=30).read_text()
     thumbnails = re.findall(r'<img src="report/samples/(\d+)\.png"', page)
     assert {int(i) for i in thumbnails} == set(range(29))  # every photo file shown; the missing one as its name
     assert 'title="0.' in page and str(tmp_path / "gone.png") in page

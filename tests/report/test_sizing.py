@@ -58,15 +58,15 @@ def test_a_report_with_too_little_time_is_not_written_and_one_with_little_is_cut
     from contraclust.data import read_sklearn_digits
     from contraclust.presets import build_config
     from contraclust.report.html import write_report
-    from contraclust.training.trainer import Trainer
+    from contraclust.run import Run
 
     data = read_sklearn_digits()
-    run = tmp_path / "run"
-    Trainer(build_config("cc", "mnist5k-cpu", epochs=1, batch_size=256, overrides=["train.progress=false"]),
-            data, run, "cpu").fit()
-    assert write_report(run, data, "cpu", seconds=0.05) is None
+    run = tmp_path / "run"  # a run folder (the report reads its config.json, log and readout.npz)
+    Run.start(build_config("cc", "mnist5k-cpu", epochs=1, batch_size=256, overrides=["train.progress=false"]),
+              data, run, device="cpu").fit()
+    assert write_report(run, data, seconds=0.05) is None
     assert not (run / "report.html").exists() and not (run / "report").exists()
-    written = write_report(run, data, "cpu", seconds=sizing.smallest_report_seconds() + 0.6)
+    written = write_report(run, data, seconds=sizing.smallest_report_seconds() + 0.6)
     page = written.read_text()
     assert 'id="cut"' in page and "Written within the run's time budget" in page
     assert "Embeddings (PCA of 200 samples" in page or "the map shows" in page

@@ -21,7 +21,7 @@ from contraclust.presets import build_config
 from contraclust.training import Trainer
 from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
 from contraclust.training.distributed import DistContext, check_distributed, gather
-from contraclust.training.run_folder import RunLock
+from contraclust.run.folder import RunLock
 from helpers import ROOT, TINY, mnist_subset
 
 N, WORLD = 16, 2

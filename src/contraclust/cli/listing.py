@@ -1,67 +1,23 @@
-"""``contraclust methods`` and ``contraclust presets`` (with ``--data``: what ``auto`` would choose)."""
+"""``contraclust methods`` and ``contraclust presets``: the listings (light: no torch; ``presets --data`` is
+``cli/recipe.py``)."""
 from __future__ import annotations
 
-from contraclust.cli.common import DATA_HELP, add_data_args, add_pretrained_arg, reading_of
-
-
-def add_parsers(sub) -> None:
-    sub.add_parser("methods", help="list the methods")
-    presets = sub.add_parser("presets", help="list the presets; with --data, the auto recipe for that data",
-                             description="List the named presets. With --data (and --device), print the recipe "
-                                         "that `fit` would choose for that data when no preset is named.")
-    add_data_args(presets)
-    presets.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
-    presets.add_argument("-k", "--clusters", type=int, default=None,
-                         help="number of clusters K (default: one per class folder, else 10)")
-    add_pretrained_arg(presets)
-    presets.description += f" --data: {DATA_HELP}."
+from contraclust.methods import SUMMARIES
+from contraclust.presets import PRESETS
 
 
 def run_methods(args) -> int:
-    from contraclust.methods import METHODS
-
-    _print_rows({n: c.summary for n, c in METHODS.items()})
+    print_rows(SUMMARIES)
     return 0
 
 
 def run_presets(args) -> int:
-    from contraclust.presets import PRESETS
-
-    if args.data is None and args.clusters is None:
-        _print_rows({"auto": "chosen from the data and the device, sized by a time budget (presets --data X)",
-                     **{n: text for n, (_, text) in PRESETS.items()}})
-        return 0
-    from contraclust.presets import build_config
-    from contraclust.training.device import resolve_device
-
-    from contraclust.prepare import cached_photo_backbone, read_for_the_recipe
-    from contraclust.request import FitRequest
-
-    device = resolve_device(args.device)
-    data, profile = read_for_the_recipe(args.data, reading_of(args), device)
-    asked = FitRequest(args.data, n_clusters=args.clusters)
-    cached = None if args.no_pretrained else cached_photo_backbone(profile, asked)
-    if cached is not None:
-        from contraclust.recipes.auto import backbone_reason
-
-        print(f"auto recipe for {profile.name}: fit embeds the images through {backbone_reason(cached)}; "
-              f"the recipe below is the from-scratch one")
-    from contraclust.recipes.auto import number_of_clusters, recipe_lines
-
-    k, k_reason = (args.clusters, None) if args.clusters is not None else number_of_clusters(data, args.data)
-    config = build_config(None, None, data=args.data, profile=profile, device=device, n_clusters=k)
-    if k_reason:
-        config.recipe["reasons"] = {"n_clusters": k_reason, **config.recipe["reasons"]}
-
-    for line in recipe_lines(config):
-        print(line)
-    t, m = config.train, config.model
-    print(f"  => {config.method}, {m.backbone} at {config.augment.size} px, batch {t.batch_size}, "
-          f"{config.optim.name} lr {config.optim.lr:g}, budget {t.budget_seconds:.0f} s")
+    print_rows({"auto": "chosen from the data and the device, sized by a time budget (presets --data X)",
+                **{n: text for n, (_, text) in PRESETS.items()}})
     return 0
 
 
-def _print_rows(rows: dict[str, str]) -> None:
+def print_rows(rows: dict[str, str]) -> None:
     width = max(map(len, rows))
     for name, text in rows.items():
         print(f"{name:{width}s}  {text}")

@@ -1,7 +1,8 @@
 """The ``contraclust`` command line: fit, evaluate, predict, report, pack, reproduce, suggest-k, views,
 and listings of methods and presets.
 
-Each command lives in its own module of this package; this one builds the parser and runs a command.
+Each command's arguments are in ``parsers.py`` (light: ``--help`` and usage errors import no torch) and what it
+does in a module of its own (``fit.py``, ...), imported here once the command is known (``COMMANDS``).
 Exit codes: 0 success, 1 a run or data error (one line on stderr, no traceback), 2 bad usage,
 130 interrupted by Ctrl-C (SIGINT), 143 terminated (SIGTERM): the last checkpoint is kept and the run
 folder's lock released; continue with ``fit --out DIR --resume``.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -18,67 +20,25 @@ import threading
 import time
 from pathlib import Path
 
-from contraclust.cli import embed, fit, listing, pack, predict, report, reproduce, suggest_k, views
-from contraclust.cli.common import error, error_line
-
-EPILOG = """examples:
-  contraclust fit                                   # the default job: MNIST-5k, auto recipe, 10 min on a CPU
-  contraclust fit --data my_images/ -k 5 --out runs/mine   # any images: auto recipe within the default budget
-  contraclust fit --data ../shared/datasets/cifar10 --preset cc-paper-cifar10 --device cuda
-  contraclust fit --out runs/mine --resume           # continue a killed run exactly
-  contraclust presets --data my_images/              # what the auto recipe would choose, and why
-  contraclust suggest-k --data my_images/ --range 2:20  # how many clusters? signals per K and a recommendation
-  contraclust evaluate runs/mine --data my_images/
-  contraclust predict runs/mine --data my_images/ --output clusters.csv --copy-into sorted/
-  contraclust report runs/mine                       # runs/mine/report.html (fit writes it too)
-  contraclust reproduce --method cc --dataset cifar10 --data cifar10/ --limit 500 --epochs 1   # paper vs measured
-  contraclust pack --data imagenet/train --size 64 --output in64.ccpack   # larger than memory: stream it
-  contraclust embed --data my_images/ --backbone hf:facebook/dinov2-small --output emb.npz
-  contraclust fit --data emb.npz -k 10 --method clc  # cluster vectors (also .csv/.tsv/.parquet tables)
-"""
-
-COMMANDS = {"embed": embed.run, "fit": fit.run, "evaluate": predict.run_evaluate, "predict": predict.run_predict,
-            "report": report.run, "pack": pack.run, "reproduce": reproduce.run, "suggest-k": suggest_k.run,
-            "views": views.run,
-            "methods": listing.run_methods, "presets": listing.run_presets}
+from contraclust.cli.arguments import error, error_line
+from contraclust.cli.parsers import build_parser
+from contraclust.console import show_messages
+from contraclust.errors import ContraclustError
+from contraclust.threads import ask_for_threads
+from contraclust.training.budget import parse_duration
 
 
-class OneLineErrorParser(argparse.ArgumentParser):
-    """Bad usage is one line on stderr (and exit code 2), pointing at ``--help`` instead of printing usage."""
-
-    def error(self, message: str) -> None:
-        print(f"contraclust: error: {message} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from contraclust.methods import SUMMARIES
-
-    parser = OneLineErrorParser(
-        prog="contraclust", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-        description="Contrastive deep clustering of images or feature vectors.\n\nmethods:\n"
-        + "\n".join(f"  {name:5s} {summary}" for name, summary in SUMMARIES.items()),
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    fit.add_parser(sub)
-    embed.add_parser(sub)
-    predict.add_parsers(sub)
-    report.add_parser(sub)
-    pack.add_parser(sub)
-    reproduce.add_parser(sub)
-    suggest_k.add_parser(sub)
-    views.add_parser(sub)
-    listing.add_parsers(sub)
-    return parser
+# command -> (module, function): the module is imported once the command is known (module docstring)
+COMMANDS = {"embed": ("embed", "run"), "fit": ("fit", "run"), "evaluate": ("predict", "run_evaluate"),
+            "predict": ("predict", "run_predict"), "report": ("report", "run"), "pack": ("pack", "run"),
+            "reproduce": ("reproduce", "run"), "suggest-k": ("suggest_k", "run"), "views": ("views", "run"),
+            "methods": ("listing", "run_methods"), "presets": ("listing", "run_presets")}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command in ``argv`` (default: the process's own arguments); returns the exit code. A time
     budget counts from the process's start when the command line is the process's own (so the
     interpreter's start and the imports are inside it), else from this call."""
-    from contraclust.console import show_messages
-    from contraclust.errors import ContraclustError
-
     started_at = time.monotonic() - (seconds_since_process_start() if argv is None else 0.0)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -87,15 +47,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if hasattr(args, "threads"):
-        from contraclust.threads import ask_for_threads
-
         ask_for_threads(args.threads)  # (None: chosen from the measured speed)
     if int(os.environ.get("RANK", "0")) == 0:
         show_messages()  # the package's messages (warnings, plans, progress notes) as lines on stderr
     in_main_thread = threading.current_thread() is threading.main_thread()  # (signals are set there only)
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
-        return COMMANDS[args.command](args)
+        if getattr(args, "budget", None) is not None:
+            parse_duration(args.budget)  # a bad duration is refused before the command's heavy imports
+        module, function = COMMANDS[args.command]
+        if args.command == "presets" and (args.data is not None or args.clusters is not None):
+            module, function = "recipe", "run"  # the listing is light; the recipe for data reads it
+        return getattr(importlib.import_module(f"contraclust.cli.{module}"), function)(args)
     except ContraclustError as exc:
         error(str(exc))
         return 1
@@ -122,7 +85,7 @@ def what_is_kept(args: argparse.Namespace) -> str:
         return "nothing was written"
     if args.command == "suggest-k":
         return f"its unfinished run in {folder} cannot be continued: run suggest-k again with another --out"
-    from contraclust.training.run_folder import has_checkpoint, holds_run
+    from contraclust.run.folder import has_checkpoint, holds_run  # (torch's import: only after an interrupt)
 
     run = folder / "run" if args.command == "reproduce" else folder
     if has_checkpoint(run):

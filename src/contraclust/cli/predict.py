@@ -2,43 +2,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from contraclust.cli.common import (
-    add_data_args, add_device_args, load_run_data, metrics_line, output_file, refuse_writing_into, written_path,
-)
-
-
-def add_parsers(sub) -> None:
-    for name, text in (("evaluate", "score a trained model against the data's labels (NMI, ACC, ARI)"),
-                       ("predict", "write cluster assignments (index, cluster, confidence) as CSV")):
-        cmd = sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("checkpoint", type=Path, help="a run folder or a checkpoint file (epoch_NNNN.pt)")
-        add_data_args(cmd)
-        add_device_args(cmd)
-        if name == "predict":
-            cmd.add_argument("--output", type=written_path, default=Path("assignments.csv"),
-                             help="CSV to write: index (and path for files), cluster, confidence, the next two "
-                                  "clusters with their probabilities, and label when known")
-            sorting = cmd.add_mutually_exclusive_group()
-            sorting.add_argument("--copy-into", type=written_path, default=None, metavar="DIR",
-                                 help="also copy each image file into DIR/cluster_K/ (names kept, originals untouched)")
-            sorting.add_argument("--link-into", type=written_path, default=None, metavar="DIR",
-                                 help="as --copy-into, with symbolic links instead of copies")
-            cmd.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
-                             help="with --copy-into/--link-into: images less sure than P go to DIR/uncertain/")
-            cmd.add_argument("--uncertain-below", type=float, default=None, metavar="P",
-                             help="flag samples whose confidence is below P as uncertain in the CSV (default: the "
-                                  "run's, 0.5)")
-        else:
-            cmd.add_argument("--json", action="store_true", help="print the metrics as JSON")
+from contraclust.cli.common import load_run_data, metrics_line, output_file, refuse_writing_into
+from contraclust.console import say
+from contraclust.errors import ContraclustError
+from contraclust.metrics import evaluate_clustering
+from contraclust.report.assignments import sort_into_folders
+from contraclust.training.checkpoint import load_checkpoint
+from contraclust.training.inference import predict_checkpoint
+from contraclust.training.outputs import write_assignments
 
 
 def run_evaluate(args) -> int:
-    from contraclust.console import say
-    from contraclust.training.inference import predict_checkpoint
-    from contraclust.metrics import evaluate_clustering
-
     data = load_run_data(args, _checkpoint(args), args.checkpoint, need_labels=True)[0]
     labels, _, config = predict_checkpoint(args.checkpoint, data, args.device)
     classes = len(set(data.labels.tolist()))
@@ -51,11 +26,6 @@ def run_evaluate(args) -> int:
 
 
 def run_predict(args) -> int:
-    from contraclust.training.inference import predict_checkpoint
-    from contraclust.errors import ContraclustError
-    from contraclust.report.assignments import sort_into_folders
-    from contraclust.training.outputs import write_assignments
-
     target = args.copy_into or args.link_into
     state = _checkpoint(args)
     data_spec = _data_spec(args, state)
@@ -88,7 +58,6 @@ def run_predict(args) -> int:
 
 
 def _checkpoint(args) -> dict:
-    from contraclust.training.checkpoint import load_checkpoint
 
     return load_checkpoint(args.checkpoint)
 

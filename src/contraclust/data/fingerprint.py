@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from contraclust.data.dataset import Samples
+from contraclust.data.readers import BUILTIN_DATASETS, BUILTIN_PREFIX
+from contraclust.errors import DataError
 
 FULL_DIGEST_BYTES = 512 * 2 ** 20
 SAMPLED_ROWS = 4096
@@ -61,8 +64,6 @@ def check_own_data(stored: dict[str, Any] | None, data: Samples, where: str) -> 
     """The data a command reads as a run's own must be what the run trained on (its fingerprint ``stored``,
     from the run's checkpoint): a look-alike that now sits at the run's data path is refused, naming the path
     and what changed. A run whose checkpoint holds no fingerprint (written before they did) is not checked."""
-    from contraclust.errors import DataError
-
     changed = differences(stored, fingerprint(data, samples=stored["samples"] is not None)) if stored else []
     if changed:
         raise DataError(f"the run's data {where} is not the data it trained on: {'; '.join(changed)}; give --data "
@@ -72,11 +73,6 @@ def check_own_data(stored: dict[str, Any] | None, data: Samples, where: str) -> 
 def data_reference(spec: str | None) -> str | None:
     """How a run stores the data it was given: a path made absolute (from any working folder the run then
     reads its own data), a built-in name (``mnist5k``, ``builtin:digits``) or None as given."""
-    import os
-    from pathlib import Path
-
-    from contraclust.data.readers import BUILTIN_DATASETS, BUILTIN_PREFIX
-
     if spec is None or not str(spec).strip() or str(spec).startswith(BUILTIN_PREFIX):
         return spec
     path = Path(str(spec)).expanduser()

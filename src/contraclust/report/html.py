@@ -15,16 +15,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from contraclust.config import config_from_dict
+from contraclust.config import read_config_file
 from contraclust.data import Samples, load_data
 from contraclust.data.images import IMAGE_SUFFIXES, decode_image
 from contraclust.errors import DataError
 from contraclust.files import removed_if_unfinished, write_whole
+from contraclust.metrics import degenerate_partition, evaluate_clustering
+from contraclust.models.catalogue import fetch_hint
+from contraclust.readout import MAP_POINTS, Readout, load_readout
 from contraclust.report import figures
 from contraclust.report.plots import plot_training_log
 from contraclust.report.sizing import PAGE_SECONDS, ReportClock, fitted_map, smallest_report_seconds
-from contraclust.training.checkpoint import load_checkpoint
-from contraclust.training.inference import embed_data, model_from_state, predict_data
 
 THUMBNAIL_SIDE = 64
 MAP_SIZE = (640, 480)
@@ -75,47 +76,48 @@ def report_seconds(n_samples: int, map_points: int = 1500, budget_seconds: float
     return full if budget_seconds is None else min(full, max(smallest_report_seconds(), 0.1 * budget_seconds))
 
 
-def write_report(run_dir: str | Path, data: Samples | None = None, device: str | None = "auto",
-                 gallery: int = 12, map_points: int = 1500, *, predicted: tuple[np.ndarray, np.ndarray] | None = None,
+def write_report(run_dir: str | Path, data: Samples | None = None, gallery: int = 12,
+                 map_points: int = MAP_POINTS, *, readout: Readout | None = None,
                  seconds: float | None = None) -> Path | None:
-    """Write ``RUN_DIR/report.html`` and ``RUN_DIR/report/`` for the run's newest checkpoint applied to
-    ``data`` (default: the run's own data). Returns the HTML file's path. ``predicted``: (clusters,
-    probabilities) of ``data`` already read out (fit's last); ``seconds``: the time the report may take:
-    its map is sampled smaller and its galleries cut to fit, said at its top; None (nothing written) when
-    even the smallest report does not fit."""
+    """Write ``RUN_DIR/report.html`` and ``RUN_DIR/report/`` from what the run wrote: its config, its log and
+    its read-out (``readout.npz``: probabilities, and the map's embeddings), shown on ``data`` (default: the
+    run's own data) for the thumbnails. ``readout``: another read-out of ``data`` (the report of a run's
+    model on other data, made by the face that asked). Returns the HTML file's path. ``seconds``: the time
+    the report may take: its map is sampled smaller and its galleries cut to fit, said at its top; None
+    (nothing written) when even the smallest report does not fit. The model is never loaded here."""
     clock = ReportClock(seconds)
     if clock.left() < smallest_report_seconds():
         return None
     run_dir = Path(run_dir)
-    state = load_checkpoint(run_dir)
-    config = config_from_dict(state["config"])
+    config = read_config_file(run_dir / "config.json", "the report cannot be written")
+    readout = readout if readout is not None else load_readout(run_dir)
     if data is None:
         data = load_data(config.data, max_size=config.augment.size, progress=False)
-    method = model_from_state(state, config, data.sample_shape, run_dir)
-    clusters, probabilities = predicted if predicted is not None else predict_data(method, config, data, device)
+    if len(readout.probabilities) != len(data):
+        raise DataError(f"the read-out of {run_dir} holds {len(readout.probabilities)} samples and the data "
+                        f"{len(data)}: `contraclust report {run_dir} --data DATA` reads the model on other data")
     folder, out = run_dir / "report", run_dir / "report.html"
     with removed_if_unfinished(folder, out):  # a full disk leaves no half report behind
         if folder.exists():
             shutil.rmtree(folder)
         (folder / "samples").mkdir(parents=True)
-        embed = lambda rows: embed_data(method, config, data, device, rows)  # noqa: E731
-        write_whole(out, _page(run_dir, config, data, folder, clusters, probabilities, embed, gallery, map_points,
+        write_whole(out, _page(run_dir, config, data, folder, readout, gallery, min(map_points, len(readout.rows)),
                                clock))
     return out
 
 
-def _page(run_dir: Path, config, data: Samples, folder: Path, clusters: np.ndarray, probabilities: np.ndarray,
-          embed, gallery: int, map_points: int, clock: ReportClock) -> str:
+def _page(run_dir: Path, config, data: Samples, folder: Path, readout: Readout, gallery: int, map_points: int,
+          clock: ReportClock) -> str:
     """The report's HTML, its figures, map and thumbnails written into ``folder`` on the way: the figures
     first, then the map, then the galleries, each fitted to the time left on ``clock``."""
-    k = probabilities.shape[1]
-    confidence = probabilities.max(axis=1)
+    clusters, k = readout.clusters, readout.probabilities.shape[1]
+    confidence = readout.probabilities.max(axis=1)
     labels = data.labels
     class_names = list(getattr(data, "class_names", []) or [])
     paths = list(getattr(data, "paths", None) or getattr(data, "ids", None) or [])  # image files, or vectors' ids
 
     made_figures = _figures(run_dir, folder, clusters, confidence, labels, k, class_names)
-    coordinates, rows, how = fitted_map(embed, len(clusters), map_points, clock, figures.project_2d,
+    coordinates, rows, how = fitted_map(readout.embed, len(clusters), map_points, clock, figures.project_2d,
                                         reserve=PAGE_SECONDS + 0.1 * k)
     figures.map_figure(coordinates, clusters[rows], how, folder / "map.png")
     captions = [_caption(i, int(clusters[i]), labels, class_names, paths) for i in rows]
@@ -148,8 +150,6 @@ def _cut_note(mapped: int, wanted: int, galleries: str, run_dir: Path) -> str:
 def _degenerate_note(clusters: np.ndarray, k: int) -> str:
     """At the top of the report of a degenerate clustering (empty clusters, one cluster holding nearly all):
     the line ``fit`` prints, with what to do."""
-    from contraclust.metrics import degenerate_partition
-
     warning = degenerate_partition(clusters, k)
     return "" if warning is None else f'<p class="hint" id="degenerate">{html.escape(warning[0].upper() + warning[1:])}</p>'
 
@@ -157,8 +157,6 @@ def _degenerate_note(clusters: np.ndarray, k: int) -> str:
 def _backbone_hint(config, data: Samples, confidence: np.ndarray) -> str:
     """At the top of a from-scratch run on colour photos that ended unsure (mean confidence below
     ``LOW_CONFIDENCE``): how to fetch a pretrained backbone, the line ``fit`` prints."""
-    from contraclust.models.catalogue import fetch_hint
-
     if config.frozen_backbone or not data.is_image or data.sample_shape[0] != 3 or confidence.mean() >= LOW_CONFIDENCE:
         return ""
     return (f'<p class="hint">The mean confidence is {confidence.mean():.2f}: these clusters are not sure of '
@@ -166,8 +164,6 @@ def _backbone_hint(config, data: Samples, confidence: np.ndarray) -> str:
 
 
 def _summary(run_dir: Path, config, data: Samples, clusters: np.ndarray, labels) -> str:
-    from contraclust.metrics import evaluate_clustering
-
     facts = [("method", config.method), ("preset", config.preset), ("data", data.name),
              ("samples", str(len(data))), ("clusters (K)", str(config.n_clusters)),
              ("sample shape", "x".join(map(str, data.sample_shape)))]

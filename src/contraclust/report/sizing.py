@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from contraclust.readout import map_rows
+
 PROBE_POINTS = 200
 GROWTH = 1.2            # t-SNE's time grows a little faster than its points (measured: 200 0.49 s, 1,500 5.1 s)
 PAGE_SECONDS = 0.3      # the HTML page and what is left of the galleries once the time is up
@@ -44,12 +46,10 @@ def smallest_report_seconds() -> float:
     return FIGURE_SECONDS + PAGE_SECONDS + (0.0 if loaded else IMPORT_SECONDS)
 
 
-def sampled_rows(n: int, points: int, seed: int = 0) -> np.ndarray:
-    """At most ``points`` of ``n`` rows, chosen at random (sorted): the map's sample."""
-    rows = np.arange(n)
-    if n > points:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, points, replace=False))
-    return rows
+def sampled_rows(n: int, points: int) -> np.ndarray:
+    """At most ``points`` of ``n`` rows, chosen at random (sorted): the map's sample, nested in the run's
+    stored one (``readout.map_rows``)."""
+    return np.sort(map_rows(n, points))
 
 
 def fitted_map(embed: Callable[[np.ndarray], np.ndarray], n: int, max_points: int, clock: ReportClock,

@@ -16,15 +16,19 @@ from contraclust.console import say
 from contraclust.data.benchmarks import BENCHMARKS, read_benchmark
 from contraclust.errors import ConfigError
 from contraclust.metrics import evaluate_clustering
+from contraclust.prepare import prepare
+from contraclust.presets import PRESETS
+from contraclust.request import FitRequest, Reading
+from contraclust.run import Run
 from contraclust.reproduce.tables import METRICS, paper_tables
+from contraclust.training.checkpoint import load_checkpoint
+from contraclust.training.inference import predict_checkpoint
 
 RUN_FOLDER = "run"
 
 
 def paper_preset(method: str, dataset: str) -> str:
     """The preset that holds ``method``'s paper settings on ``dataset``."""
-    from contraclust.presets import PRESETS
-
     name = f"{method}-paper-{dataset}"
     if name not in PRESETS:
         raise ConfigError(f"there is no paper preset for {method} on {dataset} ({name}); give one with --preset "
@@ -39,22 +43,23 @@ def reproduce(method: str, dataset: str, data_path: str | Path, out_dir: str | P
               started_at: float | None = None) -> dict[str, Any]:
     """Run one reproduction into ``out_dir`` (the training run goes to ``out_dir/run``) and return its
     report, also written as ``reproduce.json`` and ``reproduce.md``."""
-    from contraclust.presets import build_config
-    from contraclust.run import Run
-    from contraclust.training.device import resolve_device
-
     started_at = time.monotonic() if started_at is None else started_at
     if dataset not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {dataset!r}; choose one of {', '.join(BENCHMARKS)}")
     benchmark = BENCHMARKS[dataset]
-    preset = preset or paper_preset(method, dataset)
-    run_device = resolve_device(device)
-    config = build_config(method, preset, data=str(data_path), device=run_device, n_clusters=benchmark.n_clusters,
-                          epochs=epochs, budget=budget, seed=seed,
-                          overrides=(overrides or []) + ([] if progress else ["train.progress=false"]))
-    loaded = read_benchmark(dataset, data_path, size=config.augment.size, limit=limit, progress=progress)
-    data, extra = loaded.samples, loaded.instance_only
+    loaded = []
+
+    def read(size: int | None):
+        loaded.append(read_benchmark(dataset, data_path, size=size, limit=limit, progress=progress))
+        return loaded[-1].samples
+
     out_dir = Path(out_dir)
+    prepared = prepare(FitRequest(
+        data=str(data_path), n_clusters=benchmark.n_clusters, method=method,
+        preset=preset or paper_preset(method, dataset), budget=budget, epochs=epochs, seed=seed,
+        overrides=list(overrides or []), reading=Reading(progress=progress), out=out_dir / RUN_FOLDER,
+        report=False, device=device, started_at=started_at, name_a_folder=False, read=read))
+    config, data, run_device, extra = prepared.config, prepared.data, prepared.device, loaded[-1].instance_only
     report: dict[str, Any] = {
         "method": method, "dataset": dataset, "preset": config.preset, "protocol": benchmark.protocol,
         "n_samples": len(data), "limit": limit, "device": str(run_device),
@@ -64,7 +69,7 @@ def reproduce(method: str, dataset: str, data_path: str | Path, out_dir: str | P
     if checkpoint is not None:
         report["measured"] = _evaluate_checkpoint(checkpoint, data, device)
     else:
-        folder = out_dir / RUN_FOLDER
+        folder = prepared.out
         if resume:
             run = Run.resume(folder, lambda stored: data, requested=config, device=run_device, started_at=started_at,
                              instance_data=extra)
@@ -99,9 +104,6 @@ def _measured(trainer, result) -> dict[str, Any]:
 
 def _evaluate_checkpoint(checkpoint: str | Path, data, device) -> dict[str, Any]:
     """A trained model scored on the benchmark: that one epoch is both last and best."""
-    from contraclust.training.inference import predict_checkpoint
-    from contraclust.training.checkpoint import load_checkpoint
-
     epoch = int(load_checkpoint(checkpoint).get("epoch", 0))
     began = time.perf_counter()
     labels, _, _ = predict_checkpoint(checkpoint, data, device)

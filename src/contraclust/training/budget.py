@@ -130,15 +130,17 @@ class RunShape:
     evaluates: bool           # labels exist and eval_every > 0: evaluations during training
     checkpoint_every: int
     checkpoint_seconds: float  # 0 when nothing is written
+    map_share: float = 0.0     # the map's embeddings written with the read-out, as a share of one evaluation
 
 
-def evaluation_passes(first_epoch: int, total_steps: int, shape: RunShape) -> int:
-    """Evaluations from ``first_epoch`` (inclusive) to the end: the periodic ones, plus the final read-out."""
+def evaluation_passes(first_epoch: int, total_steps: int, shape: RunShape) -> float:
+    """Evaluations from ``first_epoch`` (inclusive) to the end: the periodic ones, plus the final read-out
+    (with the map's embeddings when the run writes files)."""
     last_epoch = math.ceil(total_steps / shape.steps_per_epoch)
     periodic = 0
     if shape.evaluates:
         periodic = sum(1 for e in range(first_epoch, last_epoch) if e % shape.eval_every == 0)
-    return periodic + 1
+    return periodic + 1 + shape.map_share
 
 
 def checkpoint_writes(first_epoch: int, total_steps: int, shape: RunShape) -> int:

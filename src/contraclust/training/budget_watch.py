@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from contraclust.console import say
+from contraclust.readout import map_sample_share
 from contraclust.training.budget import BudgetKeeper, RunShape, format_duration
 from contraclust.training.distributed import broadcast_object
 from contraclust.training.state import checkpoint_seconds
@@ -120,7 +121,8 @@ class BudgetWatch:
         write_seconds = sum(writes) / len(writes) if writes else checkpoint_seconds(trainer.method)
         return RunShape(trainer.steps_per_epoch, train.epochs, train.eval_every,
                         trainer.data.labels is not None and train.eval_every > 0, train.checkpoint_every,
-                        write_seconds if trainer.out_dir else 0.0)
+                        write_seconds if trainer.out_dir else 0.0,
+                        map_sample_share(len(trainer.data)) if trainer.out_dir else 0.0)
 
     def speed(self) -> tuple[float, float] | None:
         """(seconds a step, seconds an evaluation) as measured by now, for a stage that follows on the same

@@ -21,6 +21,7 @@ from contraclust.config import RunConfig, config_from_dict
 from contraclust.data import Samples
 from contraclust.errors import ConfigError, DataError
 from contraclust.methods import ClusteringMethod, build_method
+from contraclust.readout import Readout, map_rows
 from contraclust.training.checkpoint import load_checkpoint
 from contraclust.training.device import autocast_context, autocast_dtype, resolve_device
 from contraclust.training.distributed import DistContext, gather_objects
@@ -140,6 +141,13 @@ def embed_data(method: torch.nn.Module, config: RunConfig, data: Samples, device
     samples = data.tensor if rows is None else data.tensor[torch.as_tensor(rows, dtype=torch.long)]
     return embed_samples(method, build_augmenter(config.augment, data.is_image), samples,
                          config.train.eval_batch_size, autocast, channels_last)
+
+
+def readout_of(method: torch.nn.Module, config: RunConfig, data: Samples, device: str | None) -> Readout:
+    """What a run writes at its end (``readout.npz``), of ``data``: every sample's probabilities and the
+    embeddings of the map's sample."""
+    rows = map_rows(len(data))
+    return Readout(predict_data(method, config, data, device)[1], rows, embed_data(method, config, data, device, rows))
 
 
 def predict_checkpoint(checkpoint: str | Path, data: Samples, device: str | None = "auto"):

@@ -32,6 +32,7 @@ from contraclust.data import Samples
 from contraclust.errors import ConfigError, TrainingDiverged
 from contraclust.methods import ClusteringMethod, build_method, get_method
 from contraclust.metrics import evaluate_clustering
+from contraclust.readout import Readout, map_rows, save_readout
 from contraclust.threads import torch_tuner
 import contraclust.training.checkpoint as ckpt
 from contraclust.training.budget import BudgetPlan, Following
@@ -40,7 +41,7 @@ from contraclust.training.device import autocast_context, autocast_dtype, config
 from contraclust.training.distributed import (
     DistContext, barrier, broadcast_buffers, broadcast_flag, check_distributed, gather, init_distributed, wrap_model,
 )
-from contraclust.training.inference import eval_starts, predict_probabilities
+from contraclust.training.inference import embed_samples, eval_starts, predict_probabilities
 from contraclust.training.memory import check_model_fits, check_step_fits, measure_step_bytes
 from contraclust.training.mined_neighbours import NeighbourMiner
 from contraclust.training.outputs import write_run_outputs
@@ -386,7 +387,16 @@ class Trainer:
             write_run_outputs(self.out_dir, result, self.data.labels, self.device, self.budget_plan,
                               getattr(self.data, "paths", None), getattr(self.data, "ids", None),
                               self.config.uncertain_below)
+            rows = map_rows(len(self.data))
+            save_readout(self.out_dir, Readout(probabilities, rows, self.embed(rows)))
         return result
+
+    @torch.no_grad()
+    def embed(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), D) embeddings of the training set's ``rows``, as the evaluations run (this process only)."""
+        samples = self.data.tensor[torch.as_tensor(rows, dtype=torch.long)]
+        return embed_samples(self.method, self.augment, samples, self.config.train.eval_batch_size, self.autocast,
+                             self.use_channels_last)
 
     @torch.no_grad()
     def predict(self, samples: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:

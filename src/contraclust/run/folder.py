@@ -1,5 +1,5 @@
-"""One run per folder: a lock held for the run's life, fresh runs kept out of old folders, and
-resumes that may change only what does not define the run.
+"""One run per folder: a lock held for the run's life, fresh runs kept out of old folders (and out of
+their data), and the one writer of a run's ``config.json``.
 
 The lock is ``OUT/.contraclust.lock``, held with ``flock`` (released by the kernel when its process
 dies, however it dies) and holding its owner's pid, host and start time, so that a second writer is
@@ -17,10 +17,11 @@ from typing import Any
 
 from contraclust.config import RunConfig
 from contraclust.console import say
-from contraclust.errors import ConfigError, ContraclustError
-from contraclust.files import appending
+from contraclust.data.readers import is_image_folder
+from contraclust.errors import ContraclustError
+from contraclust.files import write_whole
 from contraclust.markers import RUN_LOCK
-from contraclust.training.checkpoint import check_same_run, list_checkpoints, load_checkpoint
+from contraclust.training.checkpoint import list_checkpoints
 
 try:
     import fcntl
@@ -30,11 +31,9 @@ except ImportError:  # Windows: fall back to an exclusive-create lock file
 LOCK_NAME = RUN_LOCK  # also what marks a folder as a run folder for the image reader
 RUN_FILES = ("config.json", "log.csv", "metrics.json", "assignments.csv")
 # Everything a run writes into its folder: a new run with --force may write beside other files, never over these.
-RUN_NAMES = (*RUN_FILES, "checkpoints", "cc-stage", "report", "report.html", "curves.png", "resumes.jsonl")
-RESUME_RECORD = "resumes.jsonl"
-# What a resume may change: how long the run goes on and how it reports, never what it computes.
-SAFE_ON_RESUME = ("train.epochs", "train.progress", "train.log_every", "train.eval_batch_size",
-                  "train.checkpoint_every", "train.after_seconds")
+RUN_NAMES = (*RUN_FILES, "checkpoints", "cc-stage", "report", "report.html", "curves.png", "resumes.jsonl",
+             "readout.npz")
+CC_STAGE_FOLDER = "cc-stage"  # C3's CC stage, trained first inside the C3 run's folder
 
 
 def holds_run(folder: Path) -> bool:
@@ -44,12 +43,12 @@ def holds_run(folder: Path) -> bool:
         return False
     if any((folder / name).is_file() for name in RUN_FILES):
         return True
-    return bool(list_checkpoints(folder / "checkpoints")) or holds_run(folder / "cc-stage")
+    return bool(list_checkpoints(folder / "checkpoints")) or holds_run(folder / CC_STAGE_FOLDER)
 
 
 def has_checkpoint(folder: Path) -> bool:
     """True when a run in ``folder`` can be resumed: a checkpoint of it, or of its C3 run's CC stage."""
-    return bool(list_checkpoints(folder / "checkpoints") or list_checkpoints(folder / "cc-stage" / "checkpoints"))
+    return bool(list_checkpoints(folder / "checkpoints") or list_checkpoints(folder / CC_STAGE_FOLDER / "checkpoints"))
 
 
 class RunLock:
@@ -201,85 +200,31 @@ def fresh_run_folder(base: Path) -> Path:
     return candidate
 
 
-def read_run_config(folder: Path) -> RunConfig:
-    """The config of the run in ``folder``, for ``--resume``; a missing or corrupt file is one error."""
-    from contraclust.config import config_from_dict
-
-    path = folder / "config.json"
-    if not path.is_file():
-        raise ContraclustError(f"--resume needs a run folder with config.json; {folder} has none")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"{path} is corrupt ({exc}); the run cannot be resumed from it") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} is corrupt (not a JSON object); the run cannot be resumed from it")
-    config = config_from_dict(data)
-    if not has_checkpoint(folder):
-        raise ContraclustError(f"{folder} has no checkpoint yet (its run stopped before the first one): nothing "
-                               f"to resume; start afresh in another folder or delete this one")
-    if list_checkpoints(folder / "checkpoints"):  # readable, safe and of this run, checked before anything runs
-        check_same_run(load_checkpoint(folder, fall_back=True), config, folder)
-    else:
-        load_checkpoint(folder / "cc-stage", fall_back=True)
-    return config
+def main_process() -> bool:
+    """Rank 0 under torchrun (the one that holds the lock and writes the run's own files), else True."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
-def flatten(config: RunConfig) -> dict[str, Any]:
-    """Dotted field -> value, ``method_options`` written as ``method`` (as in overrides); no ``recipe``."""
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f"{prefix}.{key}" if prefix else key, item)
-        else:
-            out[prefix] = list(value) if isinstance(value, tuple) else value
-
-    data = config.to_dict()
-    data.pop("recipe", None)
-    data.pop("data_as_typed", None)  # how the path was typed: the same data typed from another folder is no change
-    options = data.pop("method_options", {}) or {}
-    walk("", data)
-    walk("method", options) if options else None
-    out["method"] = config.method
-    return out
+def refuse_a_held_folder(folder: Path | None, force: bool = True) -> None:
+    """For the faces, before they spend time loading data: a folder in use, or holding a run, is refused;
+    so is one holding other files, unless ``force``."""
+    if folder is not None and folder.exists() and main_process():
+        with RunLock(folder):
+            check_fresh(folder, force)
 
 
-def resume_changes(stored: RunConfig, requested: RunConfig) -> dict[str, list[Any]]:
-    """The fields ``requested`` changes, each as [stored, requested]; any that defines the run (all but
-    ``SAFE_ON_RESUME``) is an error that lists them."""
-    old, new = flatten(stored), flatten(requested)
-    changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
-    if old.get("method") != new.get("method"):  # another method's options are not changes of this one's
-        changed = {k: v for k, v in changed.items() if not k.startswith("method.")}
-    unsafe = {k: v for k, v in changed.items() if k not in SAFE_ON_RESUME}
-    if unsafe:
-        listed = ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in unsafe.items())
-        raise ConfigError(f"--resume cannot change what defines the run: {listed}; start a new run in another "
-                          f"folder instead")
-    return changed
+def refuse_a_folder_inside_the_data(folder: Path | None, data_spec: str | None) -> None:
+    """A run folder inside its data folder would be read as data next time (its report's thumbnails)."""
+    if folder is None or not data_spec or not is_image_folder(data_spec):
+        return
+    data, inside = Path(data_spec).expanduser().resolve(), Path(folder).expanduser().resolve()
+    if inside == data or data in inside.parents:
+        raise ContraclustError(f"the run folder {folder} lies inside the data folder {data_spec}: the next read of "
+                               f"the data would take the run's files (its report's thumbnails) for images; choose a "
+                               f"folder outside it")
 
 
-def recorded_changes(folder: Path) -> dict[str, Any]:
-    """Field -> the value the latest recorded resume (``resumes.jsonl``) changed it to."""
-    found: dict[str, Any] = {}
-    try:
-        lines = (folder / RESUME_RECORD).read_text().splitlines()
-    except OSError:
-        return found
-    for line in lines:
-        try:
-            entry = json.loads(line)
-            found.update({field: new for field, (_, new) in entry.get("changes", {}).items()})
-        except (ValueError, TypeError, AttributeError):
-            continue  # a torn line of a killed write
-    return found
-
-
-def record_resume(folder: Path, changes: dict[str, list[Any]], device: str) -> None:
-    """Append one line to ``resumes.jsonl``: when, on what device, and what changed."""
-    entry = {"resumed_at": datetime.datetime.now().isoformat(timespec="seconds"), "device": device,
-             "changes": changes}
-    with appending(folder / RESUME_RECORD) as handle:
-        handle.write(json.dumps(entry) + "\n")
+def write_config(folder: Path, config: RunConfig) -> None:
+    """``config.json`` of a run or stage folder: written here alone (the trainer writes its log and outputs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_whole(folder / "config.json", config.to_json())

@@ -11,9 +11,8 @@ import pytest
 from contraclust.api import ContrastiveClustering
 from contraclust.errors import ConfigError, ContraclustError
 from contraclust.presets import build_config
-from contraclust.training.run_folder import (
-    LOCK_NAME, RunLock, check_fresh, holds_run, read_run_config, resume_changes,
-)
+from contraclust.run.folder import LOCK_NAME, RunLock, check_fresh, holds_run
+from contraclust.run.resume import read_run_config, resume_changes
 from helpers import ROOT, TINY, cli_process, mnist_subset
 
 

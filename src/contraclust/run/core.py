@@ -22,35 +22,37 @@ time budget from its start across the stages, and ends with the trainer's ``metr
 from __future__ import annotations
 
 import contextlib
-import copy
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from contraclust.config import RunConfig, apply_overrides, config_from_dict
+from contraclust.config import RunConfig
 from contraclust.console import say
 from contraclust.data import Samples
-from contraclust.data.fingerprint import differences, fingerprint
-from contraclust.data.readers import is_image_folder
-from contraclust.errors import CheckpointError, ConfigError, ContraclustError
-from contraclust.files import removed_if_unfinished, write_whole
+from contraclust.data.fingerprint import fingerprint
+from contraclust.files import removed_if_unfinished
 from contraclust.methods import ClusteringMethod, get_method
 from contraclust.metrics import degenerate_partition
 from contraclust.presets import cc_stage_config
 from contraclust.recipes.auto import recipe_lines
+from contraclust.report.html import write_report
+from contraclust.report.plots import plot_training_log
+from contraclust.report.sizing import smallest_report_seconds
 from contraclust.training.budget import Following
-from contraclust.training.checkpoint import list_checkpoints, load_checkpoint
+from contraclust.run.folder import (
+    CC_STAGE_FOLDER, RunLock, check_fresh, main_process, refuse_a_folder_inside_the_data, refuse_a_held_folder,
+    write_config,
+)
+from contraclust.run.resume import (
+    check_against_checkpoints, check_data_fingerprint, read_run_config, record_resume, requested_config,
+)
+from contraclust.training.checkpoint import load_checkpoint
 from contraclust.training.device import resolve_device
 from contraclust.training.outputs import record_whole_run
 from contraclust.training.state import checkpoint_seconds
-from contraclust.training.run_folder import (
-    RunLock, check_fresh, flatten, read_run_config, record_resume, recorded_changes, resume_changes,
-)
 from contraclust.training.trainer import Trainer, TrainResult, check_data, initial_weights
 
-CC_STAGE_FOLDER = "cc-stage"
 END_SECONDS = 0.3  # after the report: metrics.json's whole-run time, the lines printed, the process's exit
 
 
@@ -78,19 +80,6 @@ def default_stages(config: RunConfig, with_init: bool) -> list[Stage]:
 @dataclass
 class RunResult(TrainResult):
     stages: list[str] = field(default_factory=list)
-
-
-def main_process() -> bool:
-    """Rank 0 under torchrun (the one that holds the lock and writes the run's own files), else True."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def refuse_a_held_folder(folder: Path | None, force: bool = True) -> None:
-    """For the faces, before they spend time loading data: a folder in use, or holding a run, is refused;
-    so is one holding other files, unless ``force``."""
-    if folder is not None and folder.exists() and main_process():
-        with RunLock(folder):
-            check_fresh(folder, force)
 
 
 class Run:
@@ -144,10 +133,10 @@ class Run:
         whole config (the API's), each against the run's config. ``load(config)`` reads the run's data."""
         folder = Path(folder)
         stored = read_run_config(folder)
-        _check_against_checkpoints(folder, stored)
-        config, asked = _requested_config(stored, changes or {}, overrides or [], requested)
+        check_against_checkpoints(folder, stored)
+        config, asked = requested_config(stored, changes or {}, overrides or [], requested)
         data = load(config)
-        _check_data_fingerprint(folder, data)
+        check_data_fingerprint(folder, data)
         run = cls(config, data, folder, device=device, started_at=started_at, report=report,
                   instance_data=instance_data, resuming=True)
         run.changes = asked
@@ -165,7 +154,7 @@ class Run:
                         say("resuming with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in self.changes.items()))
                 else:
                     check_fresh(self.folder, self.force)
-                    _write_config(self.folder, self.config)
+                    write_config(self.folder, self.config)
             if self.announce:
                 self._announce()
             started_at, weights = self.started_at, self.init_state
@@ -203,7 +192,7 @@ class Run:
         self._setup_seconds = time.monotonic() - built
         trainer.following = self._following(stage, after, trainer)
         if folder is not None and main_process():
-            _write_config(folder, stage.config)  # as it trains now (a resume may have changed its epochs)
+            write_config(folder, stage.config)  # as it trains now (a resume may have changed its epochs)
         if self.resuming and folder is not None and trainer.resume():
             say(f"{about}resuming " + (f"the {stage.name} in " if stage.prelude else "")
                 + f"{folder} from epoch {trainer.start_epoch}")
@@ -259,112 +248,17 @@ class Run:
         """curves.png, and the report unless it was turned off: inside a time budget, the report made to fit
         what is left of it (counted from ``started_at``), or skipped with one line."""
         try:
-            from contraclust.report.plots import plot_training_log
-
             if (self.folder / "log.csv").exists():
                 with removed_if_unfinished(self.folder / "curves.png"):
                     plot_training_log(self.folder / "log.csv", self.folder / "curves.png")
         except ImportError:
             pass
         if self.report:
-            from contraclust.report.html import write_report
-            from contraclust.report.sizing import smallest_report_seconds
-
             budget = self.config.train.budget_seconds
             left = budget - (time.monotonic() - started_at) - END_SECONDS if budget else None
-            written = write_report(self.folder, self.data, self.device, seconds=left,
-                                   predicted=(self.result.labels, self.result.probabilities))
+            written = write_report(self.folder, self.data, seconds=left)
             say(f"report: {written}" if written else
                 f"report: skipped: {max(0.0, left):.1f} s of the time budget are left and the smallest report takes "
                 f"about {smallest_report_seconds():.1f} s; `contraclust report {self.folder}` writes it")
 
 
-def _write_config(folder: Path, config: RunConfig) -> None:
-    """``config.json`` of a run or stage folder: written here alone (the trainer writes its log and outputs)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_whole(folder / "config.json", config.to_json())
-
-
-def refuse_a_folder_inside_the_data(folder: Path | None, data_spec: str | None) -> None:
-    """A run folder inside its data folder would be read as data next time (its report's thumbnails)."""
-    if folder is None or not data_spec or not is_image_folder(data_spec):
-        return
-    data, inside = Path(data_spec).expanduser().resolve(), Path(folder).expanduser().resolve()
-    if inside == data or data in inside.parents:
-        raise ContraclustError(f"the run folder {folder} lies inside the data folder {data_spec}: the next read of "
-                               f"the data would take the run's files (its report's thumbnails) for images; choose a "
-                               f"folder outside it")
-
-
-# --------------------------------------------------------------------------------------- resume rules
-def _check_against_checkpoints(folder: Path, stored: RunConfig) -> None:
-    """config.json against the newest checkpoint of the run (or of its CC stage): they must agree but for
-    what a recorded resume changed."""
-    for directory, expected, what in ((folder, stored, "config.json"),
-                                      (folder / CC_STAGE_FOLDER, None, f"{CC_STAGE_FOLDER}'s config")):
-        if not list_checkpoints(directory / "checkpoints"):
-            continue
-        state = load_checkpoint(directory, fall_back=True)
-        theirs = config_from_dict(state["config"])
-        ours = expected if expected is not None else cc_stage_config(stored)
-        allowed = recorded_changes(folder)
-        old, new = flatten(theirs), flatten(ours)
-        differ = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
-                  if old.get(k) != new.get(k) and allowed.get(k) != new.get(k)}
-        if differ:
-            listed = ", ".join(f"{k} (checkpoint {a!r}, {what} {b!r})" for k, (a, b) in differ.items())
-            raise CheckpointError(f"{folder}: the newest checkpoint does not belong to the run that {what} "
-                                  f"describes: {listed}; restore config.json, or start a new run from these "
-                                  f"weights with --init {directory}")
-        return  # the newest stage's checkpoint is the one that is continued
-
-
-def _requested_config(stored: RunConfig, changes: dict[str, Any], overrides: list[str],
-                      requested: RunConfig | None) -> tuple[RunConfig, dict[str, list[Any]]]:
-    """The stored config with what is asked for, and those changes; any change to what defines the run is
-    an error listing them. ``train.epochs`` may extend or shorten the run and turns a time budget off."""
-    if requested is None:
-        requested = copy.deepcopy(stored)
-        for dotted, value in changes.items():
-            if value is not None and dotted != "train.epochs":
-                _set_field(requested, dotted, value)
-        apply_overrides(requested, overrides)
-        if changes.get("train.epochs") is not None:
-            requested.train.epochs, requested.train.budget_seconds = changes["train.epochs"], 0.0
-    requested = copy.deepcopy(requested)
-    requested.recipe = stored.recipe
-    epochs_instead = requested.train.epochs != stored.train.epochs and requested.train.budget_seconds == 0.0
-    judged = copy.deepcopy(requested)
-    if epochs_instead:
-        judged.train.budget_seconds = stored.train.budget_seconds  # as --epochs does: a fixed length instead
-    found = resume_changes(stored, judged)
-    if epochs_instead and stored.train.budget_seconds:
-        found["train.budget_seconds"] = [stored.train.budget_seconds, 0.0]
-    requested.validate()
-    return requested, found
-
-
-def _set_field(config: RunConfig, dotted: str, value: Any) -> None:
-    """``config``'s field ``dotted`` (``n_clusters``, ``train.seed``, ``method.tau_instance``) set to ``value``."""
-    *sections, name = dotted.split(".")
-    target: Any = config
-    for section in sections:
-        target = getattr(target, "method_options" if section == "method" else section)
-    setattr(target, name, value)
-
-
-def _check_data_fingerprint(folder: Path, data: Samples) -> None:
-    for directory in (folder, folder / CC_STAGE_FOLDER):
-        if list_checkpoints(directory / "checkpoints"):
-            stored = load_checkpoint(directory, fall_back=True).get("data_fingerprint")
-            if stored is None:
-                say(f"warning: the checkpoint in {directory} was written before checkpoints kept a fingerprint of "
-                    f"their data; the data cannot be checked")
-                return
-            changed = differences(stored, fingerprint(data, samples=stored.get("samples") is not None))
-            if changed:
-                raise ContraclustError(f"{folder} was trained on other data: {'; '.join(changed)}. --resume "
-                                       f"continues a run on its own data; to train on new data, start a new run "
-                                       f"from this one's weights with --init {folder}")
-            return
-    raise ConfigError(f"{folder} has no checkpoint to resume")  # read_run_config has said so already
