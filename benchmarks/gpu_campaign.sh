@@ -11,7 +11,8 @@
 #   1. throughput at the paper's settings (cc-paper-cifar10): fast path against the official-style loader
 #   2. throughput at the fast preset's settings (cifar10-fast)
 #   3. time-to-quality of the fast CIFAR-10 recipe, its cosine fitted to the part's budget
-#   4. contraclust reproduce of CC on CIFAR-10 (fast preset) within the time left
+#   4. contraclust reproduce of CC on CIFAR-10 (fast preset) within half of the time left
+#   5. the same with a self-labelling stage at its end (--then self-label's stage), in the same time
 # OUT receives summary.md (device, date, commands, every part's output) and logs.tar.gz; nothing else.
 set -u
 DATA=${1:?usage: gpu_campaign.sh DATA OUT}
@@ -31,6 +32,10 @@ if [[ "$TOY" == 1 ]]; then
     part reproduce-cc 120 "$PYTHON" -m contraclust reproduce --method cc --dataset cifar10 --data "$DATA" \
         --preset cifar10-fast --limit 200 --epochs 1 --set train.batch_size=32 "${TOY_MODEL[@]}" \
         --out "$WORK/contraclust-reproduce-cc-$START" --no-progress
+    part reproduce-cc-self-label 120 "$PYTHON" -m contraclust reproduce --method cc --dataset cifar10 --data "$DATA" \
+        --preset cifar10-fast --limit 200 --epochs 1 --set train.batch_size=32 "${TOY_MODEL[@]}" \
+        --set self_label.enabled=true --set self_label.epochs=1 --set self_label.threshold=0.5 \
+        --out "$WORK/contraclust-reproduce-cc-self-label-$START" --no-progress
 else
     part throughput-paper 70 "$PYTHON" "$HERE/throughput.py" --preset cc-paper-cifar10 --data "$DATA" --steps 20 \
         --warmup 5 --no-streaming
@@ -38,8 +43,11 @@ else
         --warmup 10 --no-streaming
     part time-to-quality 170 "$PYTHON" "$HERE/time_to_quality.py" --preset cifar10-fast --data "$DATA" --budget 120 \
         --eval-every 5
-    budget=$(( $(left) - 45 ))
+    budget=$(( ($(left) - 90) / 2 ))
     part reproduce-cc $(( budget + 35 )) "$PYTHON" -m contraclust reproduce --method cc --dataset cifar10 \
         --data "$DATA" --preset cifar10-fast --budget "${budget}s" --out "$WORK/contraclust-reproduce-cc-$START" --no-progress
+    part reproduce-cc-self-label $(( budget + 35 )) "$PYTHON" -m contraclust reproduce --method cc --dataset cifar10 \
+        --data "$DATA" --preset cifar10-fast --budget "${budget}s" --set self_label.enabled=true \
+        --out "$WORK/contraclust-reproduce-cc-self-label-$START" --no-progress
 fi
 echo "campaign finished in $(( $(date +%s) - START )) s" | tee -a "$OUT/summary.md"

@@ -215,7 +215,7 @@ def test_gpu_campaign_runs_every_part_at_toy_size_on_the_cpu(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["logs.tar.gz", "summary.md"]
     summary = (out / "summary.md").read_text()
     assert "failed" not in summary and "bare python" not in summary
-    for part in ("throughput-paper", "throughput-fast", "time-to-quality", "reproduce-cc"):
+    for part in ("throughput-paper", "throughput-fast", "time-to-quality", "reproduce-cc", "reproduce-cc-self-label"):
         assert f"## {part}" in summary, part
     ratios = re.findall(r"ratio fast / reference: ([0-9.]+)x", summary)
     assert len(ratios) == 2 and all(float(r) > 0 for r in ratios)

@@ -15,6 +15,7 @@ from contraclust.data import Samples, load_data
 from contraclust.data.readers import is_image_folder
 from contraclust.errors import CheckpointError, ConfigError, DataError
 from contraclust.metrics import evaluate_clustering
+from contraclust.methods.self_label import SelfLabel
 from contraclust.models import pretrained
 from contraclust.prepare import as_samples, prepare
 from contraclust.request import FitRequest, Reading
@@ -48,7 +49,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     fetches its weights) and the vectors clustered, as the CLI's ``--backbone X --freeze``; by default
     (None) the ``auto`` preset does so for colour photos when a known backbone is already in the local
     cache (``models/catalogue.py``), else trains from scratch and logs how to fetch one; "none" always
-    trains from scratch.
+    trains from scratch. ``then="self-label"`` ends the run with a self-labelling stage (as ``--then``).
 
     After ``fit``: ``labels_`` (N,), ``probabilities_`` (N, K), ``metrics_`` (NMI/ACC/ARI when
     labels were given), ``config_``, ``history_``, ``budget_plan_`` (the time plan, when budgeted),
@@ -63,7 +64,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                  overrides: list[str] | None = None, init: str | Path | None = None, progress: bool = True,
                  resume: bool = False, cluster_prior: str | None = None, prior_weight: float | None = None,
                  backbone: str | None = None, download: bool = False, force: bool = False,
-                 threads: int | str | None = None):
+                 threads: int | str | None = None, then: str | None = None):
         self.n_clusters = n_clusters
         self.method = method
         self.preset = preset
@@ -83,6 +84,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.download = download
         self.force = force
         self.threads = threads
+        self.then = then
 
     def fit(self, X: Any, y: np.ndarray | None = None) -> "ContrastiveClustering":
         with threads_asked(self.threads):
@@ -104,7 +106,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         trainer, config = run.trainer, run.config
         self.budget_plan_ = trainer.budget_plan.to_dict() if trainer.budget_plan else None
         self.config_: RunConfig = config
-        self.model_ = trainer.method
+        self.model_ = trainer.method.method if isinstance(trainer.method, SelfLabel) else trainer.method
         self.labels_ = result.labels
         self.probabilities_ = result.probabilities
         self.metrics_ = result.metrics
@@ -122,7 +124,7 @@ class ContrastiveClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                           prior_weight=self.prior_weight, reading=Reading(progress=self.progress),
                           backbone=self.backbone, freeze=self.backbone not in (None, "none"), download=self.download,
                           init=self.init, out=Path(self.out_dir) if self.out_dir is not None else None, report=False,
-                          device=self.device, started_at=started_at, face="api", name_a_folder=False)
+                          device=self.device, started_at=started_at, face="api", name_a_folder=False, then=self.then)
 
     def fit_predict(self, X: Any, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
         return self.fit(X, y).labels_

@@ -70,7 +70,10 @@ def prepare(request: FitRequest) -> Prepared:
     require_samples(data)
     k, k_reason = ((request.n_clusters, None) if request.n_clusters is not None
                    else number_of_clusters(data, request.path))
-    overrides = (prior_overrides(request.cluster_prior, request.prior_weight) + list(request.overrides)
+    if request.then not in (None, "self-label"):
+        raise ConfigError(f"--then must be self-label, got {request.then!r}")
+    overrides = (prior_overrides(request.cluster_prior, request.prior_weight)
+                 + (["self_label.enabled=true"] if request.then == "self-label" else []) + list(request.overrides)
                  + ([] if request.reading.progress else ["train.progress=false"]))
     config = build_config(request.method, request.preset, data=request.path,
                           profile=DataProfile.of(data) if auto else None, device=device, n_clusters=k,

@@ -189,6 +189,23 @@ def clc_imagenet1k_64() -> RunConfig:
     )
 
 
+# The data sets of the self-labelling protocol (SCAN's and TCL's tables): CIFAR-10, CIFAR-100-20, STL-10.
+SELF_LABEL_DATASETS = ["cifar10", "cifar100", "stl10"]
+
+
+def cc_self_label_paper(dataset: str) -> RunConfig:
+    """CC's official run on ``dataset`` (``cc-paper-*``), then self-labelling as TCL's boosting stage (spec
+    section 3, item 5: 200 epochs, Adam 1e-4, weight decay 1e-4, alpha 0.99, gamma 0.5, class-balanced;
+    strong views of 4 random operations and a hole up to 75 of 224 px). SCAN's self-labelling (ECCV 2020)
+    is the same loss without the per-cluster cap (``--set self_label.per_cluster_share=0``)."""
+    config = cc_paper(dataset)
+    config.preset = f"cc-self-label-{dataset}"
+    sl = config.self_label
+    sl.enabled, sl.epochs, sl.lr, sl.weight_decay, sl.threshold, sl.per_cluster_share = True, 200, 1e-4, 1e-4, 0.99, 0.5
+    sl.strong_ops, sl.cutout = 4, 75 / 224
+    return config
+
+
 PRESETS: dict[str, tuple[Callable[[], RunConfig], str]] = {
     **{f"cc-paper-{name}": (lambda name=name: cc_paper(name),
                             f"CC's official {name} settings: ResNet-34, 224 px, batch 256, Adam 3e-4, 1000 epochs")
@@ -202,6 +219,9 @@ PRESETS: dict[str, tuple[Callable[[], RunConfig], str]] = {
     **{f"clc-paper-{name}": (lambda name=name: clc_paper(name),
                              f"CLC on {name}: CC's official settings with CLC's loss (a reconstruction)")
        for name in CC_PAPER_DATASETS},
+    **{f"cc-self-label-{name}": (lambda name=name: cc_self_label_paper(name),
+                                 f"cc-paper-{name}, then 200 epochs of self-labelling as TCL's boosting stage")
+       for name in SELF_LABEL_DATASETS},
     "mnist5k-cpu": (mnist5k_cpu, "CC on MNIST-5k with a small CNN for 50 epochs (the earlier default job)"),
     "features-cpu": (features_cpu, "feature vectors: MLP, noise, dropout and nearest-neighbour views, 100 epochs "
                                    "(any --method)"),

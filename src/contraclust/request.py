@@ -37,7 +37,8 @@ class FitRequest:
     ``face``: who asks (``"cli"`` or ``"api"``), for the wording of hints; ``name_a_folder``: a request
     without ``out`` gets the default run folder (the CLI's ``runs/<preset>-<method>-seed<seed>``). ``read``:
     the caller's own reader of ``data`` (``reproduce``'s benchmarks), given the largest image side the
-    preset or recipe takes, instead of the generic readers."""
+    preset or recipe takes, instead of the generic readers. ``then``: a stage to end the run with
+    (``"self-label"``: ``config.self_label``, ``run/stages.py``)."""
 
     data: Any = None
     labels: np.ndarray | None = None
@@ -65,6 +66,7 @@ class FitRequest:
     face: str = "cli"
     name_a_folder: bool = True
     read: Callable[[int | None], Any] | None = None
+    then: str | None = None
 
     def budget_seconds(self) -> float | None:
         """The budget in seconds (parsed here, once; a bad duration is a ConfigError naming it)."""

@@ -253,7 +253,7 @@ def test_torchrun_budget_holds_beside_a_cpu_hog_and_across_a_kill_then_resume(tm
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                 "-m", "contraclust"]
     fit = ["fit", "--data", "digits", "-k", "10", "--budget", "40s", "--device", "cpu", "--seed", "0",
-           "--out", str(run), "--no-progress", "--no-report"]
+           "--out", str(run), "--no-progress", "--no-report", "--set", "self_label.enabled=false"]  # C3's two stages
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         began = time.monotonic()

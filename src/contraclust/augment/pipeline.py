@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import contraclust.augment.ops as ops
+from contraclust.augment.strong import StrongParams, apply_strong, draw_strong
 from contraclust.config import AugmentConfig
 
 # Colour-jitter operations, indexed as in ``JitterParams.order``.
@@ -29,9 +30,12 @@ class ImageViewParams:
     grey: torch.Tensor         # (N,) bool
     blur: torch.Tensor         # (N,) bool
     blur_sigma: torch.Tensor   # (N,)
+    strong: StrongParams | None = None  # the strong operations and hole, for strong views
 
     def index(self, rows: slice | torch.Tensor) -> "ImageViewParams":
-        return ImageViewParams(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+        picked = {f.name: getattr(self, f.name) for f in fields(self)}
+        return ImageViewParams(**{k: (v.index(rows) if isinstance(v, StrongParams) else v[rows])
+                                  for k, v in picked.items() if v is not None})
 
 
 class ImageAugmenter:
@@ -81,6 +85,8 @@ class ImageAugmenter:
             grey=coin(cfg.grayscale_p),
             blur=coin(cfg.blur_p),
             blur_sigma=uniform(*cfg.blur_sigma),
+            strong=(draw_strong(n, cfg.strong_ops, cfg.cutout, generator, device)
+                    if cfg.strong_ops or cfg.cutout else None),
         )
 
     def apply(self, images: torch.Tensor, params: ImageViewParams) -> torch.Tensor:
@@ -93,6 +99,8 @@ class ImageAugmenter:
         if self.cfg.blur_p > 0:
             kernel = _odd_kernel(self.cfg.blur_kernel, self.cfg.size)
             x = ops.select(params.blur, ops.gaussian_blur(x, params.blur_sigma, kernel), x)
+        if params.strong is not None:
+            x = apply_strong(x, params.strong)
         return x
 
     def _jitter(self, x: torch.Tensor, params: ImageViewParams) -> torch.Tensor:

@@ -54,7 +54,7 @@ def request_of(args: argparse.Namespace, started_at: float | None = None):
                       uncertain_below=args.uncertain_below, reading=reading_of(args),
                       backbone="none" if args.no_pretrained else args.backbone, weights=args.weights,
                       freeze=args.freeze, download=args.download, init=args.init, out=args.out,
-                      report=not args.no_report, device=args.device, started_at=started_at)
+                      report=not args.no_report, device=args.device, started_at=started_at, then=args.then)
 
 
 def _resume_changes(args: argparse.Namespace, request) -> dict:
@@ -63,4 +63,5 @@ def _resume_changes(args: argparse.Namespace, request) -> dict:
             "label_column": args.label_column, "id_column": args.id_column, "train.seed": args.seed,
             "train.batch_size": args.batch_size, "train.epochs": args.epochs,
             "train.budget_seconds": request.budget_seconds(),
-            "train.progress": False if args.no_progress else None}
+            "train.progress": False if args.no_progress else None,
+            "self_label.enabled": True if args.then == "self-label" else None}

@@ -43,6 +43,7 @@ FIT_EXAMPLES = """examples:
   contraclust fit --data ../shared/datasets/cifar10 --preset cc-paper-cifar10 --device cuda
   contraclust fit --out runs/mine --resume           # continue a killed run exactly
   contraclust fit --data my_images/ -k 5 --no-report   # no report.html at the end
+  contraclust fit --data my_images/ -k 5 --then self-label   # end with a self-labelling stage
   contraclust fit --data emb.npy -k 20 --method clc    # feature vectors (.npy/.npz/.csv/.tsv/.parquet)
   contraclust fit --data my_images/ -k 10 --backbone dinov2-small --freeze --download   # fetch DINOv2 once
   contraclust fit --data my_photos/ -k 5 --no-pretrained   # from scratch, even with a backbone in the cache
@@ -109,6 +110,10 @@ def add_fit_parser(sub) -> None:
     fit.add_argument("--resume", action="store_true",
                      help="continue the run in --out from its newest checkpoint, with its saved config and its "
                           "time plan (--epochs may extend it)")
+    fit.add_argument("--then", choices=["self-label"], default=None,
+                     help="end the run with a stage: self-label trains the network on its own confident predictions "
+                          "(cross-entropy on strong views, class-balanced, as SCAN and TCL end theirs), in the last "
+                          "quarter of a time budget or for 20 epochs (--set self_label.FIELD=VALUE tunes it)")
     fit.add_argument("--no-report", action="store_true",
                      help="do not write OUT/report.html (the clusters' galleries, curves and maps) at the end")
     fit.add_argument("--init", type=Path, default=None, metavar="RUN_OR_CHECKPOINT",

@@ -2,18 +2,19 @@
 ``suggest-k``) trains and continues.
 
 A :class:`Run` owns its folder: it holds the folder's lock for its life (rank 0 under torchrun),
-refuses a folder that holds another run, writes ``config.json``, trains its stages in order (C3 without
-initial weights: a CC stage in ``cc-stage/``, then C3; ``presets.cc_stage_config`` builds it), counts a
-time budget from its start across the stages, and ends with the trainer's ``metrics.json`` and
-``assignments.csv``, ``curves.png`` and the report. A run without a folder trains in memory.
+refuses a folder that holds another run, writes ``config.json``, trains its stages in order
+(``run/stages.py``: C3 without initial weights after a CC stage in ``cc-stage/``; a run that ends with
+self-labelling after its method's training in ``before-self-label/``), counts a time budget from its start
+across the stages, and ends with the trainer's ``metrics.json``, ``assignments.csv`` and ``readout.npz``,
+``curves.png`` and the report. A run without a folder trains in memory.
 
 ``Run.resume(folder, ...)`` is the only way to continue one, and it trusts nothing it can check:
 - the newest checkpoint holds its own config, which is the run's: ``config.json`` must agree with it
-  (``config.json`` of the folder against the C3 checkpoint, its CC stage's config against a CC stage
-  checkpoint), but for fields that a recorded resume (``resumes.jsonl``) changed to that value; any
+  (the newest stage's checkpoint against that stage's config as ``run/stages.py`` derives it from
+  ``config.json``), but for fields that a recorded resume (``resumes.jsonl``) changed to that value; any
   other difference means the file was edited, or the checkpoint comes from another run, and is refused
   naming the fields;
-- the changes asked for may touch only what does not define the run (``run_folder.SAFE_ON_RESUME``;
+- the changes asked for may touch only what does not define the run (``resume.SAFE_ON_RESUME``;
   ``train.epochs`` also turns a time budget off, as ``--epochs`` does);
 - the data must be the data it trained on: the checkpoint's fingerprint of it (count, shape, a digest
   of the samples, the labels and the file paths) against the data's now, refused naming what changed.
@@ -32,18 +33,19 @@ from contraclust.console import say
 from contraclust.data import Samples
 from contraclust.data.fingerprint import fingerprint
 from contraclust.files import removed_if_unfinished
-from contraclust.methods import ClusteringMethod, get_method
+from contraclust.methods import build_method, get_method
+from contraclust.methods.self_label import SelfLabel
 from contraclust.metrics import degenerate_partition
-from contraclust.presets import cc_stage_config
 from contraclust.recipes.auto import recipe_lines
 from contraclust.report.html import write_report
 from contraclust.report.plots import plot_training_log
 from contraclust.report.sizing import smallest_report_seconds
 from contraclust.training.budget import Following
 from contraclust.run.folder import (
-    CC_STAGE_FOLDER, RunLock, check_fresh, main_process, refuse_a_folder_inside_the_data, refuse_a_held_folder,
+    RunLock, check_fresh, main_process, refuse_a_folder_inside_the_data, refuse_a_held_folder,
     write_config,
 )
+from contraclust.run.stages import Stage, default_stages, self_labelling_skipped
 from contraclust.run.resume import (
     check_against_checkpoints, check_data_fingerprint, read_run_config, record_resume, requested_config,
 )
@@ -54,27 +56,6 @@ from contraclust.training.state import checkpoint_seconds
 from contraclust.training.trainer import Trainer, TrainResult, check_data, initial_weights
 
 END_SECONDS = 0.3  # after the report: metrics.json's whole-run time, the lines printed, the process's exit
-
-
-@dataclass
-class Stage:
-    """One trainer's part of a run: its name (in messages), its config, its folder (relative to the run's;
-    ``""`` the run's own; None: no folder) and, optionally, a factory of a model built by the caller
-    (suggest-k's network). A ``prelude`` stage runs before the run's own (C3's CC stage): it says when it
-    begins and ends, and once finished it is reused rather than trained again."""
-
-    name: str
-    config: RunConfig
-    folder: str | None = ""
-    build: Callable[[], ClusteringMethod] | None = None
-    prelude: bool = False
-
-
-def default_stages(config: RunConfig, with_init: bool) -> list[Stage]:
-    """C3 without initial weights: its CC stage first, in ``cc-stage/`` (spec 2.1, 2.6); else the run alone."""
-    if config.method == "c3" and not with_init:
-        return [Stage("CC stage", cc_stage_config(config), CC_STAGE_FOLDER, prelude=True), Stage("C3", config)]
-    return [Stage(config.method.upper(), config)]
 
 
 @dataclass
@@ -136,7 +117,7 @@ class Run:
         check_against_checkpoints(folder, stored)
         config, asked = requested_config(stored, changes or {}, overrides or [], requested)
         data = load(config)
-        check_data_fingerprint(folder, data)
+        check_data_fingerprint(folder, data, config)
         run = cls(config, data, folder, device=device, started_at=started_at, report=report,
                   instance_data=instance_data, resuming=True)
         run.changes = asked
@@ -184,15 +165,17 @@ class Run:
             say(f"{about}reusing the finished {stage.name} in {folder}")
             self.stage_epochs.append(int(state["epoch"]))
             return state["model"], started_at - (state["history"][-1]["wall_seconds"] if state.get("history") else 0.0)
-        own_extra = self.instance_data if get_method(stage.config.method).has_instance_loss else None
+        method = self._method_of(stage)
+        has_instance_loss = method.has_instance_loss if method is not None else get_method(stage.config.method).has_instance_loss
         built = time.monotonic()
         trainer = Trainer(stage.config, self.data, folder, self.device, init_state=weights, started_at=started_at,
-                          instance_data=own_extra, method=stage.build() if stage.build else None,
+                          instance_data=self.instance_data if has_instance_loss else None, method=method,
                           data_fingerprint=self.fingerprint, prior_speed=self._measured_speed(stage))
         self._setup_seconds = time.monotonic() - built
         trainer.following = self._following(stage, after, trainer)
         if folder is not None and main_process():
-            write_config(folder, stage.config)  # as it trains now (a resume may have changed its epochs)
+            # as it trains now (a resume may have changed its epochs); the run's own folder holds the run's config
+            write_config(folder, stage.config if stage.folder else self.config)
         if self.resuming and folder is not None and trainer.resume():
             say(f"{about}resuming " + (f"the {stage.name} in " if stage.prelude else "")
                 + f"{folder} from epoch {trainer.start_epoch}")
@@ -202,12 +185,27 @@ class Run:
                       if train.budget_seconds else f"{train.epochs} epochs")
             say(f"{about}training the {stage.name} first ({stage.config.preset}, {length})"
                 + (f" into {folder}" if folder else ""))
+        elif stage.self_labelling:
+            sl, train = stage.config.self_label, stage.config.train
+            length = (f"until the {train.budget_seconds:.0f} s budget ends" if train.budget_seconds
+                      else f"{train.epochs} epochs")
+            say(f"self-labelling ({length}): cross-entropy on strong views of the samples whose clean prediction "
+                f"passes {sl.threshold:g}" + (f", at most {sl.per_cluster_share:g} B/K per cluster" if sl.per_cluster_share
+                                              else "") + (", class-balanced" if sl.balanced else ""))
         result = trainer.fit()
         if stage.prelude and result.metrics:
             say(f"{about}{stage.name} " + "  ".join(f"{k.upper()} {result.metrics[k]:.4f}" for k in ("nmi", "acc", "ari")))
         self.trainer, self._stage_result = trainer, result
         self.stage_epochs.append(result.epochs)
         return trainer.method.state_dict(), trainer.started_at
+
+    def _method_of(self, stage: Stage):
+        """The model a stage trains when it is not its config's method as built from the config: the caller's
+        (``stage.build``), or the method wrapped for self-labelling; None for the config's own."""
+        if stage.self_labelling:
+            shape = self.data.sample_shape
+            return SelfLabel(build_method(stage.config, shape), stage.config.self_label, shape)
+        return stage.build() if stage.build else None
 
     def _following(self, stage: Stage, after: Stage | None, trainer: Trainer) -> Following | None:
         """For a prelude sharing the budget with the stage after it: that stage's shortest run, at this one's
@@ -238,6 +236,9 @@ class Run:
         if not self.resuming:
             for line in recipe_lines(config):
                 say(line)
+        skipped = self_labelling_skipped(config)
+        if skipped:
+            say(skipped)
 
     def _folder_of(self, stage: Stage) -> Path | None:
         if self.folder is None or stage.folder is None:

@@ -31,24 +31,26 @@ except ImportError:  # Windows: fall back to an exclusive-create lock file
 LOCK_NAME = RUN_LOCK  # also what marks a folder as a run folder for the image reader
 RUN_FILES = ("config.json", "log.csv", "metrics.json", "assignments.csv")
 # Everything a run writes into its folder: a new run with --force may write beside other files, never over these.
-RUN_NAMES = (*RUN_FILES, "checkpoints", "cc-stage", "report", "report.html", "curves.png", "resumes.jsonl",
-             "readout.npz")
 CC_STAGE_FOLDER = "cc-stage"  # C3's CC stage, trained first inside the C3 run's folder
+SELF_LABEL_FOLDER = "before-self-label"  # the method's training, when the run ends with self-labelling
+STAGE_FOLDERS = (CC_STAGE_FOLDER, SELF_LABEL_FOLDER)
+RUN_NAMES = (*RUN_FILES, "checkpoints", *STAGE_FOLDERS, "report", "report.html", "curves.png", "resumes.jsonl",
+             "readout.npz")
 
 
 def holds_run(folder: Path) -> bool:
-    """True when ``folder`` holds (part of) a run: its config, log, results, checkpoints or a CC stage that
-    holds one (an empty ``checkpoints/`` or ``cc-stage/`` is not a run)."""
+    """True when ``folder`` holds (part of) a run: its config, log, results, checkpoints or a stage folder
+    that holds one (an empty ``checkpoints/`` or ``cc-stage/`` is not a run)."""
     if not folder.is_dir():
         return False
     if any((folder / name).is_file() for name in RUN_FILES):
         return True
-    return bool(list_checkpoints(folder / "checkpoints")) or holds_run(folder / CC_STAGE_FOLDER)
+    return bool(list_checkpoints(folder / "checkpoints")) or any(holds_run(folder / name) for name in STAGE_FOLDERS)
 
 
 def has_checkpoint(folder: Path) -> bool:
-    """True when a run in ``folder`` can be resumed: a checkpoint of it, or of its C3 run's CC stage."""
-    return bool(list_checkpoints(folder / "checkpoints") or list_checkpoints(folder / CC_STAGE_FOLDER / "checkpoints"))
+    """True when a run in ``folder`` can be resumed: a checkpoint of it, or of a stage before its last."""
+    return any(list_checkpoints(folder / name / "checkpoints") for name in ("", *STAGE_FOLDERS))
 
 
 class RunLock:
@@ -170,9 +172,10 @@ def check_fresh(folder: Path, force: bool = False) -> None:
     removed, said in one line: the run starts afresh there."""
     if stopped_before_a_checkpoint(folder):
         say(f"{folder} holds a run that stopped before its first checkpoint (nothing to resume): starting afresh")
-        for name in ("config.json", "log.csv", "resumes.jsonl", "cc-stage/config.json", "cc-stage/log.csv"):
+        for name in ("config.json", "log.csv", "resumes.jsonl",
+                     *(f"{stage}/{file}" for stage in STAGE_FOLDERS for file in ("config.json", "log.csv"))):
             (folder / name).unlink(missing_ok=True)
-        for empty in ("checkpoints", "cc-stage/checkpoints", "cc-stage"):
+        for empty in ("checkpoints", *(f"{stage}/checkpoints" for stage in STAGE_FOLDERS), *STAGE_FOLDERS):
             if (folder / empty).is_dir() and not any((folder / empty).iterdir()):
                 (folder / empty).rmdir()
     if holds_run(folder):

@@ -20,8 +20,8 @@ from contraclust.data import Samples
 from contraclust.data.fingerprint import differences, fingerprint
 from contraclust.errors import CheckpointError, ConfigError, ContraclustError
 from contraclust.files import appending
-from contraclust.presets import cc_stage_config
-from contraclust.run.folder import CC_STAGE_FOLDER, has_checkpoint
+from contraclust.run.folder import has_checkpoint
+from contraclust.run.stages import default_stages
 from contraclust.training.checkpoint import check_same_run, list_checkpoints, load_checkpoint
 
 RESUME_RECORD = "resumes.jsonl"
@@ -42,7 +42,8 @@ def read_run_config(folder: Path) -> RunConfig:
     if list_checkpoints(folder / "checkpoints"):  # readable, safe and of this run, checked before anything runs
         check_same_run(load_checkpoint(folder, fall_back=True), config, folder)
     else:
-        load_checkpoint(folder / "cc-stage", fall_back=True)
+        newest = next(d for d, _, _ in stage_folders(folder, config) if list_checkpoints(d / "checkpoints"))
+        load_checkpoint(newest, fall_back=True)
     return config
 
 
@@ -106,16 +107,21 @@ def record_resume(folder: Path, changes: dict[str, list[Any]], device: str) -> N
         handle.write(json.dumps(entry) + "\n")
 
 
+def stage_folders(folder: Path, stored: RunConfig) -> list[tuple[Path, RunConfig, str]]:
+    """(folder, expected config, how it is named) of each stage of the run in ``folder``, the last first."""
+    return [(folder / stage.folder if stage.folder else folder, stage.config,
+             f"{stage.folder}'s config" if stage.folder else "config.json")
+            for stage in reversed(default_stages(stored, with_init=False)) if stage.folder is not None]
+
+
 def check_against_checkpoints(folder: Path, stored: RunConfig) -> None:
-    """config.json against the newest checkpoint of the run (or of its CC stage): they must agree but for
-    what a recorded resume changed."""
-    for directory, expected, what in ((folder, stored, "config.json"),
-                                      (folder / CC_STAGE_FOLDER, None, f"{CC_STAGE_FOLDER}'s config")):
+    """config.json against the newest checkpoint of the run (of its latest stage that has one): they must
+    agree but for what a recorded resume changed."""
+    for directory, ours, what in stage_folders(folder, stored):
         if not list_checkpoints(directory / "checkpoints"):
             continue
         state = load_checkpoint(directory, fall_back=True)
         theirs = config_from_dict(state["config"])
-        ours = expected if expected is not None else cc_stage_config(stored)
         allowed = recorded_changes(folder)
         old, new = flatten(theirs), flatten(ours)
         differ = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
@@ -162,8 +168,8 @@ def set_field(config: RunConfig, dotted: str, value: Any) -> None:
     setattr(target, name, value)
 
 
-def check_data_fingerprint(folder: Path, data: Samples) -> None:
-    for directory in (folder, folder / CC_STAGE_FOLDER):
+def check_data_fingerprint(folder: Path, data: Samples, stored: RunConfig) -> None:
+    for directory, _, _ in stage_folders(folder, stored):
         if list_checkpoints(directory / "checkpoints"):
             stored = load_checkpoint(directory, fall_back=True).get("data_fingerprint")
             if stored is None:

@@ -233,6 +233,13 @@ class Trainer:
         """Two augmented views: of ``batch``, and of ``partner`` (each row's neighbour) when given. The
         parameters are drawn on the device from the run's generator (eagerly), then applied."""
         second = batch if partner is None else partner
+        if getattr(self.method, "clean_first_view", False):  # self-labelling: the sample as read out, and a view
+            view_a = self.augment.eval_view(batch)
+            view_b = self.apply_views(second, self.augment.draw(second, self.augment_generator))
+            if self.use_channels_last:
+                view_a = view_a.contiguous(memory_format=torch.channels_last)
+                view_b = view_b.contiguous(memory_format=torch.channels_last)
+            return view_a, view_b
         params = self.augment.draw(batch, self.augment_generator), self.augment.draw(second, self.augment_generator)
         return self.views_of(batch, second, *params)
 
