@@ -297,16 +297,17 @@ def build_config(method: str | None = None, preset: str | None = None, *, data: 
         config.train.budget_seconds = 0.0
         if not init:
             _split_auto_c3_epochs(config)
-        if config.recipe and config.self_label.enabled:  # auto's stage is a share of a budget, not extra epochs
-            config.self_label.enabled = False
-            config.recipe["reasons"]["self_label.enabled"] = (
-                "false: --epochs fixes the run's length, and the auto recipe's self-labelling is a share of a time "
-                "budget (--then self-label adds it for self_label.epochs)")
     if batch_size is not None:
         config.train.batch_size = batch_size
     if seed is not None:
         config.train.seed = seed
     apply_overrides(config, overrides or [])
+    asked = any(item.replace(" ", "").startswith("self_label.enabled=") for item in overrides or [])
+    if config.recipe and config.self_label.enabled and not config.train.budget_seconds and not asked:
+        config.self_label.enabled = False  # auto's stage is a share of a budget, not epochs added to a fixed length
+        config.recipe["reasons"]["self_label.enabled"] = (
+            "false: the run has a fixed length, and the auto recipe's self-labelling is a share of a time budget "
+            "(--then self-label adds it for self_label.epochs)")
     _note_what_was_asked(config, epochs, batch_size, overrides or [])
     config.validate()
     return config
