@@ -127,11 +127,18 @@ def cell(runs: list[dict[str, float]], key: str) -> str:
     return f"{values.mean():.3f} ± {spread:.3f}" if key != "seconds" else f"{values.mean():.1f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_feature_args(parser: argparse.ArgumentParser) -> None:
+    """Where the features come from and are kept: the weights, the CIFAR-10 folders, the cache."""
     parser.add_argument("--weights", type=Path, required=True, help="MobileNetV2 ImageNet weights (.pth/.pt)")
     parser.add_argument("--cifar", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets"
                         / "cifar10", help="CIFAR-10 as JPEG class folders (test/<class>/*.jpg)")
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                        / "contraclust" / "frozen-features", help="where the embedded features are kept")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_feature_args(parser)
     parser.add_argument("--sets", nargs="+", default=SETS, choices=SETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budget", default=None, help="contraclust's budget per run (default: the recipe's)")
@@ -139,8 +146,6 @@ def main() -> None:
                         help="also run the recipe with this stage at its end, in the same budget")
     parser.add_argument("--neighbours", action="store_true",
                         help="print the 10-NN same-class share of raw, centred and standardised vectors, then stop")
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                        / "contraclust" / "frozen-features", help="where the embedded features are kept")
     args = parser.parse_args()
     import torch
 

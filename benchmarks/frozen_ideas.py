@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 from contraclust.metrics import evaluate_clustering
-from frozen_features import CIFAR_SETS, SETS, cifar_features
+from frozen_features import CIFAR_SETS, SETS, add_feature_args, cifar_features
 from vectors import vector_sets
 
 
@@ -111,14 +110,10 @@ def self_labelling_ideas(x: np.ndarray, y: np.ndarray, seed: int, budget: str) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, required=True, help="MobileNetV2 ImageNet weights (.pth/.pt)")
-    parser.add_argument("--cifar", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets"
-                        / "cifar10", help="CIFAR-10 as JPEG class folders (test/<class>/*.jpg)")
+    add_feature_args(parser)
     parser.add_argument("--sets", nargs="+", default=SETS, choices=SETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--budget", default="40s", help="the vectors recipe's budget before self-labelling")
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                        / "contraclust" / "frozen-features", help="where the embedded features are kept")
     args = parser.parse_args()
     print(f"CPU: {os.cpu_count()} cores; seeds {args.seeds}\n\n| set | seed | idea | NMI | wall s |\n|---|---|---|---|---|")
     for name in args.sets:
