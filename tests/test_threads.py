@@ -71,6 +71,17 @@ def test_a_tuner_probes_again_after_a_while_even_when_the_speed_holds():
     assert tuner.probes >= 2 and tuner.current == 2
 
 
+def test_a_stage_starts_on_the_count_the_stage_before_chose_and_probes_only_when_the_speed_moves():
+    """A run's next stage keeps the thread count chosen moments ago: beside a busy process a probe of two
+    threads runs at a quarter of the speed, seconds that a short stage's share cannot spare."""
+    machine = Machine({2: 2.0, 1: 0.1})
+    tuner = ThreadTuner("steps", "steps", [2, 1], machine.apply, machine.clock, window_seconds=1.0, settled=1)
+    assert machine.run(tuner, 50) == [1] * 50 and tuner.probes == 0 and tuner.settled_rate == pytest.approx(10.0)
+    machine.per_item = {2: 0.05, 1: 0.2}  # the busy process ended: the speed moved, the tuner probes again
+    machine.run(tuner, 80)
+    assert tuner.probes == 1 and tuner.current == 2
+
+
 @pytest.mark.parametrize("how", ["--threads", "OMP_NUM_THREADS", "torch.set_num_threads"])
 def test_the_users_count_wins_and_nothing_is_probed(how, tmp_path):
     """A run whose threads the user set says so in its recipe lines and never changes them."""

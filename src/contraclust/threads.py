@@ -123,7 +123,10 @@ class ThreadTuner:
     def __init__(self, what: str, unit: str, counts: list[int], apply: Callable[[int], None],
                  clock: Callable[[], float] = time.perf_counter, min_items: int = 3, min_seconds: float = 0.4,
                  window_seconds: float = 10.0, reprobe_seconds: float = 120.0, quiet: bool = False,
-                 warmup: int = 0):
+                 warmup: int = 0, settled: int | None = None):
+        """``settled``: a count an earlier loop of this process chose moments ago (a run's stage before):
+        the loop starts on it unprobed, and probes only when its speed moves or after ``reprobe_seconds``.
+        On a busy machine a probe of the slower counts costs seconds, more than a short stage can spare."""
         self.what, self.unit, self.counts, self.apply, self.clock = what, unit, list(counts), apply, clock
         self.min_items, self.min_seconds = min_items, min_seconds
         self.window_seconds, self.reprobe_seconds = window_seconds, reprobe_seconds
@@ -138,8 +141,13 @@ class ThreadTuner:
         self._mark: float | None = None
         self._settled_at = 0.0
         self.probes = 0
-        self.apply(self.current)
-        self._probe()
+        if settled in self.counts:
+            self.current = self.chosen = settled
+            self._settled_at = self.clock()
+            self.apply(settled)
+        else:
+            self.apply(self.current)
+            self._probe()
         self._skip = warmup  # the loop's first items (caches, kernels' first calls) are not timed
 
     @property
@@ -195,6 +203,8 @@ class ThreadTuner:
             return
         if self._spent >= self.window_seconds:
             rate = self._items / self._spent
+            if self.settled_rate is None:  # started settled: the first window is the speed to keep
+                self.settled_rate = rate
             moved = not 0.75 <= rate / self.settled_rate <= 1.33
             if moved or self.clock() - self._settled_at >= self.reprobe_seconds:
                 self._probe()
@@ -215,7 +225,8 @@ class ThreadTuner:
 
 def torch_tuner(what: str, unit: str, device_type: str = "cpu", **options) -> ThreadTuner | None:
     """A tuner of torch's threads for ``what`` on a CPU whose threads the user has not set; None on CUDA or
-    where the user set them. Under torchrun each process takes its share of the cores instead, unprobed."""
+    where the user set them. Under torchrun each process takes its share of the cores instead, unprobed.
+    ``options``: :class:`ThreadTuner`'s (``settled``: start on an earlier loop's choice, unprobed)."""
     if device_type != "cpu" or users_threads() is not None:
         return None
     local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))

@@ -105,3 +105,4 @@ def test_a_budgeted_run_keeps_the_stage_inside_its_budget_or_skips_it_with_one_l
     assert kept.returncode == 0, kept.stderr
     metrics = json.loads((tmp_path / "kept" / "metrics.json").read_text())
     assert metrics["wall_seconds"] <= 40.0 * 1.02 and (tmp_path / "kept" / "before-self-label").exists()
+    assert kept.stderr.count("threads: ") <= 1  # the stage keeps the thread count its prelude chose, unprobed

@@ -170,7 +170,8 @@ class Run:
         built = time.monotonic()
         trainer = Trainer(stage.config, self.data, folder, self.device, init_state=weights, started_at=started_at,
                           instance_data=self.instance_data if has_instance_loss else None, method=method,
-                          data_fingerprint=self.fingerprint, prior_speed=self._measured_speed(stage))
+                          data_fingerprint=self.fingerprint, prior_speed=self._measured_speed(stage),
+                          threads=self._settled_threads())
         self._setup_seconds = time.monotonic() - built
         trainer.following = self._following(stage, after, trainer)
         if folder is not None and main_process():
@@ -215,6 +216,12 @@ class Run:
             return None
         return Following(whole, self._setup_seconds, checkpoint_seconds(trainer.method) if trainer.out_dir else 0.0,
                          after.config.train.after_seconds, share=1.0 - share / whole)
+
+    def _settled_threads(self) -> int | None:
+        """The CPU thread count the stage before chose: the next stage starts on it rather than probing
+        again, which beside a busy process costs seconds of a short stage's share."""
+        tuner = self.trainer.threads if self.trainer is not None else None
+        return tuner.chosen if tuner is not None else None
 
     def _measured_speed(self, stage: Stage) -> tuple[float, float] | None:
         """The step and evaluation times the stage before measured, for a stage that trains the same network

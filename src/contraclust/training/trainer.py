@@ -104,7 +104,7 @@ class Trainer:
                  started_at: float | None = None, clock: Callable[[], float] = time.monotonic,
                  instance_data: Samples | None = None, method: ClusteringMethod | None = None,
                  data_fingerprint: dict | None = None, following: Following | None = None,
-                 prior_speed: tuple[float, float] | None = None):
+                 prior_speed: tuple[float, float] | None = None, threads: int | None = None):
         """``started_at``: the ``clock()`` reading at which the run began (default: now): a time budget
         counts from it, and so does each log row's ``wall_seconds``, the time of the whole run (for C3,
         its CC stage included). Resuming moves it back by the time the run had spent before.
@@ -114,7 +114,8 @@ class Trainer:
         checkpoints so that a resume can check it trains on the same data. ``following``: a stage after this
         one inside the same time budget (``budget.Following``), which this one leaves room for;
         ``prior_speed``: (seconds a step, seconds an evaluation) measured by the stage before on the same
-        network and data, so that a budgeted run plans without calibrating again."""
+        network and data, so that a budgeted run plans without calibrating again. ``threads``: the CPU
+        thread count the stage before settled on, kept without probing again (``threads.ThreadTuner``)."""
         self.clock = clock
         self.started_at = clock() if started_at is None else started_at
         self.following, self.prior_speed = following, prior_speed
@@ -180,7 +181,8 @@ class Trainer:
                                              optim.min_lr_ratio)
         self.budget_plan: BudgetPlan | None = None
         # a CPU's threads chosen from the measured step speed (threads.py); None on CUDA or where the user set them
-        self.threads = torch_tuner(f"{config.method} training steps", "steps", self.device.type, warmup=2)
+        self.threads = torch_tuner(f"{config.method} training steps", "steps", self.device.type, warmup=2,
+                                   settled=threads)
         self.last_lr = self.lr_at(self.start_step)  # the learning rate of the last step taken
         self.train_seconds = 0.0  # in this process: the step loops alone, for images per second
         self.images_trained = 0
