@@ -5,6 +5,7 @@ quality-against-time curve of each run.
     python benchmarks/photo_recipe.py --arms old-default old+batch-256 --seeds 0 --budget 3m   # a screen
     python benchmarks/photo_recipe.py --arms default --seeds 0 --budgets 2m 5m         # the budget curve
     python benchmarks/photo_recipe.py --classes dog frog horse ship truck --seeds 0    # another photo set
+    python benchmarks/photo_recipe.py --arms without-self-label with-self-label --budget 4m   # the stage
 
 The set is that of ``benchmarks/auto_folders.py``: 5 CIFAR-10 classes, 1,000 images each, upscaled to 64 px
 and written as JPEG class folders (from ../shared/datasets/cifar10). Each arm is ``contraclust fit --data
@@ -52,6 +53,8 @@ ARMS: dict[str, list[str]] = {
     "b256+concat-views": B256 + ["method.views_forward=concat"],
     "b256+jitter-1.0": B256 + ["augment.jitter_strength=1.0"],
     "b256+width-48": B256 + ["model.width=48"],
+    "without-self-label": ["self_label.enabled=false"],
+    "with-self-label": ["self_label.enabled=true"],  # --then self-label: its last quarter of the budget
 }
 
 
