@@ -76,7 +76,7 @@ def prepare(request: FitRequest) -> Prepared:
                  + (["self_label.enabled=true"] if request.then == "self-label" else []) + list(request.overrides)
                  + ([] if request.reading.progress else ["train.progress=false"]))
     config = build_config(request.method, request.preset, data=request.path,
-                          profile=DataProfile.of(data) if auto else None, device=device, n_clusters=k,
+                          profile=DataProfile.of(data, backbone is not None) if auto else None, device=device, n_clusters=k,
                           epochs=request.epochs, budget=budget, batch_size=request.batch_size, seed=request.seed,
                           overrides=overrides, init=request.init is not None)
     reasons = config.recipe["reasons"] if config.recipe else None

@@ -146,3 +146,25 @@ def test_embedded_photos_get_the_vectors_budget_after_their_embedding_within_the
     gpu = build_config(profile=vectors, device="cpu", n_clusters=5)
     budget_after_embedding(gpu, 1750.0, GPU)
     assert gpu.train.budget_seconds == 1800  # a GPU job's 30 minutes
+
+
+def test_self_labelling_is_chosen_where_it_was_measured_to_pay_and_shares_the_training_time_not_the_embedding():
+    from contraclust.recipes.auto import budget_after_embedding
+    from contraclust.run.stages import before_self_labelling_config, default_stages
+
+    assert auto_recipe(images(5000, 28, 1), CPU).self_label.enabled  # MNIST-5k on a CPU
+    assert not auto_recipe(images(5000, 64, 3), CPU).self_label.enabled  # colour photos from scratch
+    pixels = DataProfile("digits", 1797, False, dim=64, labelled=True)
+    assert not auto_recipe(pixels, CPU).self_label.enabled  # pixel vectors lost NMI with it
+    frozen = DataProfile("embedded", 5000, False, dim=1280, labelled=True, frozen_features=True)
+    config = build_config(profile=frozen, device="cpu", n_clusters=5)
+    assert config.self_label.enabled and "MobileNetV2" in config.recipe["reasons"]["self_label.enabled"]
+    budget_after_embedding(config, 290.0, CPU)
+    assert config.train.budget_seconds == 410
+    assert config.train.budget_seconds * config.self_label.budget_share == pytest.approx(0.25 * 120)
+    method = before_self_labelling_config(config)  # embedding 290 s, the method 90 s, self-labelling 30 s
+    assert method.train.budget_seconds == pytest.approx(380)
+    assert cc_stage_config(method).train.budget_seconds == pytest.approx(290 + 0.85 * 90)
+    assert [s.name for s in default_stages(config, False)] == ["CC stage", "C3 stage", "self-labelling"]
+    off = build_config(profile=frozen, device="cpu", n_clusters=5, overrides=["self_label.enabled=false"])
+    assert not off.self_label.enabled
